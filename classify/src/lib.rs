@@ -1,0 +1,1 @@
+//! Ferroplane classify (under construction).

@@ -1,0 +1,1 @@
+//! Ferroplane engine (under construction).

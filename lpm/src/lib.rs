@@ -1,0 +1,1 @@
+//! Ferroplane lpm (under construction).

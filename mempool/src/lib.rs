@@ -1,0 +1,1 @@
+//! Ferroplane mempool (under construction).

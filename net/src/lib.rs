@@ -1,0 +1,1 @@
+//! Ferroplane net (under construction).

@@ -1,0 +1,1 @@
+//! Ferroplane pmd (under construction).

@@ -1,0 +1,1 @@
+//! Ferroplane ring (under construction).
