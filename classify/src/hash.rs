@@ -1,0 +1,720 @@
+//! Exact-match hash table for fixed-size keys, in the design of DPDK's `rte_hash`.
+//!
+//! # Layout
+//! - **Buckets** of 8 slots, one cache line each: eight 16-bit short signatures (packed in two
+//!   `u64` words, so the eight compare as two SWAR word operations) and eight 32-bit key-store
+//!   indices (0 = empty).
+//! - **Key store**: one entry per key, `key words + 1 value word`, padded to a power of two of
+//!   8-byte words so no entry straddles a cache line. Index 0 is reserved.
+//! - Every key has two candidate buckets: the primary `hash & mask` and the alternative
+//!   `primary ^ f(signature)`, so a key can be moved to its other bucket knowing only its
+//!   signature (no rehash, no key read). Inserts that find both buckets full make room by a
+//!   breadth-first search for a chain of moves (cuckoo displacement), which lets the table fill
+//!   to well above 90 percent of its slots.
+//!
+//! # Concurrency
+//! Lookups ([`ExactMatchTable::lookup`], [`ExactMatchTable::lookup_bulk`]) take `&self`, never
+//! lock and never write shared memory. Writers ([`ExactMatchTable::insert`],
+//! [`ExactMatchTable::remove`]) also take `&self` and serialise on a writer mutex, so there is
+//! one writer at a time, running concurrently with any number of readers, like `rte_hash`'s
+//! lock-free mode:
+//! - all shared memory is atomics, so there are no data races;
+//! - a new entry's key and value are written before its index is published with `Release`;
+//! - whenever an entry moves between buckets, or a key-store entry is freed (and so may be
+//!   reused and overwritten), the writer bumps a table-change counter and issues a `Release`
+//!   fence before it removes the old copy or reuses the entry. A reader reads the counter
+//!   before its search and again after an `Acquire` fence, and retries on a change: it can
+//!   therefore never report a miss for a key that was only moving, nor accept a torn key.
+//!
+//! A key that is present for the whole duration of a lookup is always found; a key inserted
+//! or removed during a lookup is found or not (each lookup is atomic with respect to writes).
+//!
+//! # Capacity
+//! As in `rte_hash`, `entries` is rounded up to a power of two of slots (`entries / 8`
+//! buckets) and the key store holds exactly `entries` keys. An insert that finds no free
+//! key-store entry, or no displacement path, returns [`HashError::Full`]; the table is
+//! unchanged by a failed insert.
+
+use std::marker::PhantomData;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+
+use thiserror::Error;
+
+use crate::key::{HashKey, MAX_KEY_LEN};
+use crate::prefetch::prefetch;
+use crate::zeroed::{Zeroable, ZeroedBuf};
+
+/// Slots per bucket.
+pub const BUCKET_ENTRIES: usize = 8;
+/// Most keys in one call of the bulk lookup's inner batch (longer slices are processed in
+/// batches of this size).
+pub const MAX_BULK: usize = 32;
+/// Largest number of entries a table may be created with.
+pub const MAX_ENTRIES: usize = 1 << 30;
+/// Limit on the breadth-first search for a displacement path (buckets visited).
+const BFS_LIMIT: usize = 1024;
+
+const MAX_KEY_WORDS: usize = MAX_KEY_LEN / 8;
+const EMPTY: u32 = 0;
+const LANE_LOW: u64 = 0x0001_0001_0001_0001;
+const LANE_LOW15: u64 = 0x7fff_7fff_7fff_7fff;
+const LANE_HIGH: u64 = 0x8000_8000_8000_8000;
+
+/// Errors of the exact-match table.
+#[derive(Debug, Error, PartialEq, Eq, Clone, Copy)]
+pub enum HashError {
+    /// No room for another key (key store exhausted or no displacement path found).
+    #[error("hash table full ({len} keys in {slots} slots)")]
+    Full {
+        /// Keys in the table.
+        len: usize,
+        /// Slots in the table.
+        slots: usize,
+    },
+    /// Bad table size.
+    #[error("hash table entries must be between 1 and {MAX_ENTRIES}, got {0}")]
+    Entries(usize),
+    /// Key type too long or empty.
+    #[error("hash key length must be between 1 and {MAX_KEY_LEN} bytes, got {0}")]
+    KeyLength(usize),
+}
+
+/// A value stored beside a key: anything that fits in 64 bits.
+pub trait HashValue: Copy {
+    /// Encodes the value.
+    fn to_word(self) -> u64;
+    /// Decodes a value produced by [`HashValue::to_word`].
+    fn from_word(word: u64) -> Self;
+}
+
+macro_rules! hash_value_int {
+    ($($t:ty),*) => {$(
+        impl HashValue for $t {
+            #[inline]
+            fn to_word(self) -> u64 {
+                self as u64
+            }
+            #[inline]
+            fn from_word(word: u64) -> Self {
+                word as $t
+            }
+        }
+    )*};
+}
+hash_value_int!(u8, u16, u32, u64, usize, i8, i16, i32, i64);
+
+impl HashValue for () {
+    fn to_word(self) -> u64 {
+        0
+    }
+    fn from_word(_: u64) -> Self {}
+}
+
+/// One bucket: a cache line.
+#[repr(C, align(64))]
+struct Bucket {
+    /// Eight 16-bit signatures, four per word, slot `i` in lane `i % 4` of word `i / 4`.
+    sigs: [AtomicU64; 2],
+    /// Key-store indices, 0 = empty slot.
+    idx: [AtomicU32; BUCKET_ENTRIES],
+}
+
+// SAFETY: a Bucket is only atomics; all-zero is "every slot empty"; no Drop.
+unsafe impl Zeroable for Bucket {}
+
+impl Bucket {
+    #[cfg(test)]
+    fn new() -> Self {
+        Bucket {
+            sigs: [AtomicU64::new(0), AtomicU64::new(0)],
+            idx: std::array::from_fn(|_| AtomicU32::new(EMPTY)),
+        }
+    }
+
+    /// Bit `i` set when slot `i`'s signature equals `sig` (SWAR compare of the 8 lanes).
+    #[inline(always)]
+    fn sig_matches(&self, sig: u16) -> u32 {
+        let pattern = u64::from(sig) * LANE_LOW;
+        lanes_zero(self.sigs[0].load(Ordering::Relaxed) ^ pattern)
+            | (lanes_zero(self.sigs[1].load(Ordering::Relaxed) ^ pattern) << 4)
+    }
+
+    /// Writer only: sets slot `i`'s signature lane.
+    fn set_sig(&self, i: usize, sig: u16) {
+        let w = &self.sigs[i / 4];
+        let shift = (i % 4) * 16;
+        let v = w.load(Ordering::Relaxed);
+        w.store(
+            (v & !(0xffff << shift)) | (u64::from(sig) << shift),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn sig(&self, i: usize) -> u16 {
+        (self.sigs[i / 4].load(Ordering::Relaxed) >> ((i % 4) * 16)) as u16
+    }
+}
+
+/// 4-bit mask of the zero 16-bit lanes of `x` (exact, no false positives).
+#[inline(always)]
+fn lanes_zero(x: u64) -> u32 {
+    // High bit of each lane set iff the lane is non-zero.
+    let nonzero = (((x & LANE_LOW15) + LANE_LOW15) | x) & LANE_HIGH;
+    let zero = !nonzero & LANE_HIGH;
+    // Gather the four lane bits (15, 31, 47, 63) into bits 0..4.
+    let g = zero >> 15; // lanes at bits 0, 16, 32, 48
+    ((g | (g >> 15) | (g >> 30) | (g >> 45)) & 0xf) as u32
+}
+
+#[repr(C, align(64))]
+struct StoreLine([AtomicU64; 8]);
+
+// SAFETY: only atomics, valid when zero, no Drop.
+unsafe impl Zeroable for StoreLine {}
+
+/// The words of a key, zero padded.
+#[inline(always)]
+fn key_words<K: HashKey>(key: &K) -> [u64; MAX_KEY_WORDS] {
+    let mut bytes = [0u8; MAX_KEY_LEN];
+    bytes[..K::LEN].copy_from_slice(&key.as_bytes()[..K::LEN]);
+    let mut w = [0u64; MAX_KEY_WORDS];
+    for (i, word) in w.iter_mut().enumerate().take(K::LEN.div_ceil(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+        *word = u64::from_le_bytes(b);
+    }
+    w
+}
+
+#[inline(always)]
+fn hash_words(words: &[u64], seed: u64) -> u64 {
+    let mut h = seed ^ (words.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for &w in words {
+        h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 32)
+}
+
+/// Where a key may live.
+#[derive(Clone, Copy, Default)]
+struct Place {
+    prim: u32,
+    alt: u32,
+    sig: u16,
+}
+
+struct WriterState {
+    /// Free key-store indices.
+    free: Vec<u32>,
+    /// BFS queue: (bucket, parent node, slot of the parent's bucket whose entry moves here).
+    queue: Vec<(u32, u32, u8)>,
+}
+
+/// Exact-match table mapping fixed-size keys `K` to values `V` (see the module docs).
+pub struct ExactMatchTable<K: HashKey, V: HashValue> {
+    buckets: ZeroedBuf<Bucket>,
+    bucket_mask: u32,
+    store: ZeroedBuf<StoreLine>,
+    /// Key-store entry size in words (a power of two).
+    stride: usize,
+    entries: usize,
+    seed: u64,
+    len: AtomicUsize,
+    change: AtomicU64,
+    writer: Mutex<WriterState>,
+    _marker: PhantomData<fn(K) -> V>,
+}
+
+impl<K: HashKey, V: HashValue> std::fmt::Debug for ExactMatchTable<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExactMatchTable")
+            .field("len", &self.len())
+            .field("entries", &self.entries)
+            .field("buckets", &self.buckets.len())
+            .finish()
+    }
+}
+
+impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
+    const KEY_WORDS: usize = K::LEN.div_ceil(8);
+
+    /// Creates a table for up to `entries` keys (see "Capacity" in the module docs).
+    pub fn new(entries: usize) -> Result<Self, HashError> {
+        Self::with_seed(entries, 0x5eed_f00d_cafe_b0ba)
+    }
+
+    /// Like [`ExactMatchTable::new`] with an explicit hash seed.
+    pub fn with_seed(entries: usize, seed: u64) -> Result<Self, HashError> {
+        if K::LEN == 0 || K::LEN > MAX_KEY_LEN {
+            return Err(HashError::KeyLength(K::LEN));
+        }
+        if entries == 0 || entries > MAX_ENTRIES {
+            return Err(HashError::Entries(entries));
+        }
+        let nbuckets = entries.next_power_of_two().div_ceil(BUCKET_ENTRIES).max(1);
+        let stride = (Self::KEY_WORDS + 1).next_power_of_two();
+        let store_words = (entries + 1) * stride;
+        let store = ZeroedBuf::new(store_words.div_ceil(8));
+        let buckets = ZeroedBuf::new(nbuckets);
+        // Pop order: low indices first.
+        let free = (1..=entries as u32).rev().collect();
+        Ok(ExactMatchTable {
+            buckets,
+            bucket_mask: (nbuckets - 1) as u32,
+            store,
+            stride,
+            entries,
+            seed,
+            len: AtomicUsize::new(0),
+            change: AtomicU64::new(0),
+            writer: Mutex::new(WriterState {
+                free,
+                queue: Vec::with_capacity(BFS_LIMIT),
+            }),
+            _marker: PhantomData,
+        })
+    }
+
+    /// Keys in the table.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most keys the key store can hold.
+    pub fn capacity(&self) -> usize {
+        self.entries
+    }
+
+    /// Bucket slots (`buckets * 8`); `len() / slots()` is the load factor.
+    pub fn slots(&self) -> usize {
+        self.buckets.len() * BUCKET_ENTRIES
+    }
+
+    /// Bytes of memory held by the buckets and the key store.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.buckets) + std::mem::size_of_val(&*self.store)
+    }
+
+    #[inline(always)]
+    fn word(&self, i: usize) -> &AtomicU64 {
+        &self.store[i / 8].0[i % 8]
+    }
+
+    #[inline(always)]
+    fn entry_base(&self, idx: u32) -> usize {
+        idx as usize * self.stride
+    }
+
+    #[inline(always)]
+    fn alt_bucket(&self, bucket: u32, sig: u16) -> u32 {
+        let spread = (u32::from(sig) | (u32::from(sig) << 16)).wrapping_mul(0x9e37_79b1) >> 7;
+        let mut d = spread & self.bucket_mask;
+        if d == 0 {
+            d = 1 & self.bucket_mask;
+        }
+        bucket ^ d
+    }
+
+    #[inline(always)]
+    fn place(&self, words: &[u64; MAX_KEY_WORDS]) -> Place {
+        let h = hash_words(&words[..Self::KEY_WORDS], self.seed);
+        let prim = (h as u32) & self.bucket_mask;
+        let sig = (h >> 48) as u16;
+        Place {
+            prim,
+            alt: self.alt_bucket(prim, sig),
+            sig,
+        }
+    }
+
+    #[inline(always)]
+    fn key_eq(&self, idx: u32, words: &[u64; MAX_KEY_WORDS]) -> bool {
+        let base = self.entry_base(idx);
+        let mut diff = 0;
+        for (i, w) in words.iter().enumerate().take(Self::KEY_WORDS) {
+            diff |= self.word(base + i).load(Ordering::Relaxed) ^ w;
+        }
+        diff == 0
+    }
+
+    #[inline(always)]
+    fn value_of(&self, idx: u32) -> u64 {
+        self.word(self.entry_base(idx) + Self::KEY_WORDS)
+            .load(Ordering::Relaxed)
+    }
+
+    /// Slot and key-store index of the key in `bucket`, if there.
+    #[inline(always)]
+    fn find_in(&self, bucket: u32, sig: u16, words: &[u64; MAX_KEY_WORDS]) -> Option<(usize, u32)> {
+        let b = &self.buckets[bucket as usize];
+        let mut m = b.sig_matches(sig);
+        while m != 0 {
+            let slot = m.trailing_zeros() as usize;
+            let idx = b.idx[slot].load(Ordering::Acquire);
+            if idx != EMPTY && self.key_eq(idx, words) {
+                return Some((slot, idx));
+            }
+            m &= m - 1;
+        }
+        None
+    }
+
+    #[inline(always)]
+    fn search(&self, p: Place, words: &[u64; MAX_KEY_WORDS]) -> Option<u64> {
+        let found = self
+            .find_in(p.prim, p.sig, words)
+            .or_else(|| self.find_in(p.alt, p.sig, words));
+        found.map(|(_, idx)| self.value_of(idx))
+    }
+
+    /// Looks up one key. Lock-free; safe to call while another thread writes.
+    #[inline]
+    pub fn lookup(&self, key: &K) -> Option<V> {
+        let words = key_words(key);
+        let p = self.place(&words);
+        // Overlap the (possible) miss on the alternative bucket with the primary's.
+        prefetch(&self.buckets[p.alt as usize]);
+        loop {
+            let before = self.change.load(Ordering::Acquire);
+            let r = self.search(p, &words);
+            fence(Ordering::Acquire);
+            if self.change.load(Ordering::Relaxed) == before {
+                return r.map(V::from_word);
+            }
+        }
+    }
+
+    /// Whether the key is present.
+    pub fn contains(&self, key: &K) -> bool {
+        self.lookup(key).is_some()
+    }
+
+    /// Looks up `keys` in batches of [`MAX_BULK`], prefetching both candidate buckets of the
+    /// whole batch and then the key-store entries of the signature hits before comparing
+    /// keys. `out[i]` receives the value of `keys[i]`; only `min(keys.len(), out.len())` keys
+    /// are looked up. Returns the number of hits.
+    pub fn lookup_bulk(&self, keys: &[K], out: &mut [Option<V>]) -> usize {
+        let n = keys.len().min(out.len());
+        let mut hits = 0;
+        for (kc, oc) in keys[..n]
+            .chunks(MAX_BULK)
+            .zip(out[..n].chunks_mut(MAX_BULK))
+        {
+            hits += self.lookup_batch(kc, oc);
+        }
+        hits
+    }
+
+    #[inline(always)]
+    fn lookup_batch(&self, keys: &[K], out: &mut [Option<V>]) -> usize {
+        let n = keys.len();
+        let mut places = [Place::default(); MAX_BULK];
+        for (p, k) in places.iter_mut().zip(keys) {
+            *p = self.place(&key_words(k));
+            prefetch(&self.buckets[p.prim as usize]);
+            prefetch(&self.buckets[p.alt as usize]);
+        }
+        loop {
+            let before = self.change.load(Ordering::Acquire);
+            // Stage 2: signature compare, prefetch the first candidate entry of each key.
+            let mut cand = [(0u32, 0u32); MAX_BULK];
+            for (c, p) in cand.iter_mut().zip(&places[..n]) {
+                let pm = self.buckets[p.prim as usize].sig_matches(p.sig);
+                let am = self.buckets[p.alt as usize].sig_matches(p.sig);
+                *c = (pm, am);
+                let first = if pm != 0 {
+                    self.buckets[p.prim as usize].idx[pm.trailing_zeros() as usize]
+                        .load(Ordering::Relaxed)
+                } else if am != 0 {
+                    self.buckets[p.alt as usize].idx[am.trailing_zeros() as usize]
+                        .load(Ordering::Relaxed)
+                } else {
+                    EMPTY
+                };
+                if first != EMPTY {
+                    prefetch(self.word(self.entry_base(first)));
+                }
+            }
+            // Stage 3: full key compares.
+            let mut hits = 0;
+            for i in 0..n {
+                let (pm, am) = cand[i];
+                out[i] = None;
+                if pm | am == 0 {
+                    continue;
+                }
+                let words = key_words(&keys[i]);
+                let r = self.scan(places[i].prim, pm, &words).or_else(|| {
+                    if am != 0 {
+                        self.scan(places[i].alt, am, &words)
+                    } else {
+                        None
+                    }
+                });
+                if let Some(v) = r {
+                    out[i] = Some(V::from_word(v));
+                    hits += 1;
+                }
+            }
+            fence(Ordering::Acquire);
+            if self.change.load(Ordering::Relaxed) == before {
+                return hits;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn scan(&self, bucket: u32, mut m: u32, words: &[u64; MAX_KEY_WORDS]) -> Option<u64> {
+        let b = &self.buckets[bucket as usize];
+        while m != 0 {
+            let slot = m.trailing_zeros() as usize;
+            let idx = b.idx[slot].load(Ordering::Acquire);
+            if idx != EMPTY && self.key_eq(idx, words) {
+                return Some(self.value_of(idx));
+            }
+            m &= m - 1;
+        }
+        None
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        // A panic while holding the lock cannot leave the table inconsistent for readers
+        // (every step keeps each key in one of its buckets), so poisoning is ignored.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Inserts `key -> value`, or replaces the value of a present key. Returns the previous
+    /// value, or [`HashError::Full`] (with the table unchanged) when there is no room.
+    pub fn insert(&self, key: K, value: V) -> Result<Option<V>, HashError> {
+        let mut w = self.lock();
+        let words = key_words(&key);
+        let p = self.place(&words);
+        if let Some((_, idx)) = self
+            .find_in(p.prim, p.sig, &words)
+            .or_else(|| self.find_in(p.alt, p.sig, &words))
+        {
+            let vw = self.word(self.entry_base(idx) + Self::KEY_WORDS);
+            let old = vw.swap(value.to_word(), Ordering::Release);
+            return Ok(Some(V::from_word(old)));
+        }
+        let full = HashError::Full {
+            len: self.len(),
+            slots: self.slots(),
+        };
+        let Some(idx) = w.free.pop() else {
+            return Err(full);
+        };
+        // Write the entry before publishing its index.
+        let base = self.entry_base(idx);
+        for (i, word) in words.iter().enumerate().take(Self::KEY_WORDS) {
+            self.word(base + i).store(*word, Ordering::Relaxed);
+        }
+        self.word(base + Self::KEY_WORDS)
+            .store(value.to_word(), Ordering::Relaxed);
+
+        for bucket in [p.prim, p.alt] {
+            if let Some(slot) = self.empty_slot(bucket) {
+                self.publish(bucket, slot, p.sig, idx);
+                self.len.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
+        }
+        for bucket in [p.prim, p.alt] {
+            if let Some(slot) = self.make_room(&mut w.queue, bucket) {
+                self.publish(bucket, slot, p.sig, idx);
+                self.len.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
+        }
+        w.free.push(idx);
+        Err(full)
+    }
+
+    fn empty_slot(&self, bucket: u32) -> Option<usize> {
+        let b = &self.buckets[bucket as usize];
+        (0..BUCKET_ENTRIES).find(|&s| b.idx[s].load(Ordering::Relaxed) == EMPTY)
+    }
+
+    fn publish(&self, bucket: u32, slot: usize, sig: u16, idx: u32) {
+        let b = &self.buckets[bucket as usize];
+        b.set_sig(slot, sig);
+        b.idx[slot].store(idx, Ordering::Release);
+    }
+
+    /// Frees a slot in `start` by a chain of cuckoo moves found breadth-first. Returns the
+    /// freed slot, or `None` when no chain exists within the search limit.
+    fn make_room(&self, queue: &mut Vec<(u32, u32, u8)>, start: u32) -> Option<usize> {
+        queue.clear();
+        queue.push((start, u32::MAX, 0));
+        let mut head = 0;
+        while head < queue.len() {
+            let (bucket, _, _) = queue[head];
+            let b = &self.buckets[bucket as usize];
+            for slot in 0..BUCKET_ENTRIES {
+                let alt = self.alt_bucket(bucket, b.sig(slot));
+                if alt == bucket {
+                    continue;
+                }
+                if let Some(free) = self.empty_slot(alt) {
+                    return self.execute_moves(queue, head, slot, alt, free);
+                }
+                if queue.len() < BFS_LIMIT {
+                    queue.push((alt, head as u32, slot as u8));
+                }
+            }
+            head += 1;
+        }
+        None
+    }
+
+    /// Moves the entry at (`queue[node].bucket`, `slot`) to (`dest`, `dest_slot`), then walks
+    /// back up the BFS tree moving each parent's entry into the slot just vacated. Each move is
+    /// checked against the current state; on a mismatch (the path crossed itself) it stops,
+    /// every key still in one of its buckets.
+    fn execute_moves(
+        &self,
+        queue: &[(u32, u32, u8)],
+        mut node: usize,
+        mut slot: usize,
+        mut dest: u32,
+        mut dest_slot: usize,
+    ) -> Option<usize> {
+        loop {
+            let (bucket, parent, parent_slot) = queue[node];
+            let src = &self.buckets[bucket as usize];
+            let dst = &self.buckets[dest as usize];
+            let sig = src.sig(slot);
+            let idx = src.idx[slot].load(Ordering::Relaxed);
+            if idx == EMPTY
+                || dst.idx[dest_slot].load(Ordering::Relaxed) != EMPTY
+                || self.alt_bucket(bucket, sig) != dest
+            {
+                return None;
+            }
+            // Copy first, so the key is always in at least one bucket; then tell readers
+            // that a key moved before its old copy disappears.
+            self.publish(dest, dest_slot, sig, idx);
+            self.change.fetch_add(1, Ordering::Relaxed);
+            fence(Ordering::Release);
+            src.idx[slot].store(EMPTY, Ordering::Relaxed);
+            if parent == u32::MAX {
+                return Some(slot);
+            }
+            dest = bucket;
+            dest_slot = slot;
+            node = parent as usize;
+            slot = parent_slot as usize;
+        }
+    }
+
+    /// Removes `key`, returning its value if it was present.
+    pub fn remove(&self, key: &K) -> Option<V> {
+        let mut w = self.lock();
+        let words = key_words(key);
+        let p = self.place(&words);
+        for bucket in [p.prim, p.alt] {
+            if let Some((slot, idx)) = self.find_in(bucket, p.sig, &words) {
+                let value = self.value_of(idx);
+                self.buckets[bucket as usize].idx[slot].store(EMPTY, Ordering::Relaxed);
+                // The entry may be reused (overwritten) from now on: readers that might still
+                // read it must see the counter move.
+                self.change.fetch_add(1, Ordering::Relaxed);
+                fence(Ordering::Release);
+                w.free.push(idx);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                return Some(V::from_word(value));
+            }
+        }
+        None
+    }
+
+    /// Removes every key.
+    pub fn clear(&self) {
+        let mut w = self.lock();
+        for b in self.buckets.iter() {
+            for s in &b.idx {
+                s.store(EMPTY, Ordering::Relaxed);
+            }
+        }
+        self.change.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        w.free.clear();
+        w.free.extend((1..=self.entries as u32).rev());
+        self.len.store(0, Ordering::Relaxed);
+    }
+
+    /// Calls `f` for every key and value, in bucket order, holding the writer lock (so the
+    /// walk sees a consistent table; lookups continue meanwhile).
+    pub fn for_each(&self, mut f: impl FnMut(K, V)) {
+        let _w = self.lock();
+        let mut bytes = [0u8; MAX_KEY_LEN + 8];
+        for b in self.buckets.iter() {
+            for s in &b.idx {
+                let idx = s.load(Ordering::Relaxed);
+                if idx == EMPTY {
+                    continue;
+                }
+                let base = self.entry_base(idx);
+                for i in 0..Self::KEY_WORDS {
+                    let w = self.word(base + i).load(Ordering::Relaxed);
+                    bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+                }
+                f(
+                    K::from_bytes(&bytes[..K::LEN]),
+                    V::from_word(self.value_of(idx)),
+                );
+            }
+        }
+    }
+
+    /// All keys and values (see [`ExactMatchTable::for_each`]).
+    pub fn entries(&self) -> Vec<(K, V)> {
+        let mut v = Vec::with_capacity(self.len());
+        self.for_each(|k, val| v.push((k, val)));
+        v
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_zero_is_exact() {
+        for lanes in 0u32..16 {
+            let mut x = 0u64;
+            for l in 0..4 {
+                // Non-zero lanes get values that would fool the classic borrow trick.
+                let v: u64 = if lanes & (1 << l) != 0 {
+                    0
+                } else {
+                    [1, 0x8000, 0xffff, 0x100][l]
+                };
+                x |= v << (16 * l);
+            }
+            assert_eq!(lanes_zero(x), lanes, "x={x:#x}");
+        }
+    }
+
+    #[test]
+    fn sig_matches_finds_every_slot() {
+        let b = Bucket::new();
+        for s in 0..BUCKET_ENTRIES {
+            b.set_sig(s, 0x1234 + (s as u16 % 3));
+        }
+        assert_eq!(b.sig_matches(0x1234), 0b0100_1001);
+        assert_eq!(b.sig_matches(0x1236), 0b0010_0100);
+        assert_eq!(b.sig_matches(0x9999), 0);
+        assert_eq!(b.sig(7), 0x1235);
+    }
+}

@@ -1,0 +1,171 @@
+//! SIGINT/SIGTERM delivery through a self-pipe.
+//!
+//! The handler only bumps an atomic counter and writes one byte to a non-blocking pipe (both
+//! async-signal-safe, no allocation, no lock); a control thread waits on the pipe's read end.
+//! The previous handlers are restored when [`ShutdownSignals`] is dropped.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::time::Duration;
+
+static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// The signals that ask the engine to stop.
+pub const SHUTDOWN_SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Keep errno intact for the interrupted code.
+    let saved = sys::errno();
+    RECEIVED.fetch_add(1, Ordering::SeqCst);
+    sys::write_byte(WRITE_FD.load(Ordering::SeqCst), sig as u8);
+    sys::set_errno(saved);
+}
+
+/// Installed SIGINT/SIGTERM handlers; at most one exists per process.
+#[derive(Debug)]
+pub struct ShutdownSignals {
+    read_fd: libc::c_int,
+    write_fd: libc::c_int,
+    old: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers. Fails if another `ShutdownSignals` is alive.
+    pub fn install() -> io::Result<Self> {
+        if INSTALLED.swap(true, Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "signal handlers already installed"));
+        }
+        let (read_fd, write_fd) = match sys::pipe() {
+            Ok(p) => p,
+            Err(e) => {
+                INSTALLED.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        RECEIVED.store(0, Ordering::SeqCst);
+        WRITE_FD.store(write_fd, Ordering::SeqCst);
+        let mut me = ShutdownSignals { read_fd, write_fd, old: Vec::new() };
+        for sig in SHUTDOWN_SIGNALS {
+            let old = sys::set_handler(sig, on_signal)?;
+            me.old.push((sig, old));
+        }
+        Ok(me)
+    }
+
+    /// How many shutdown signals arrived since installation.
+    pub fn received(&self) -> u32 {
+        RECEIVED.load(Ordering::SeqCst)
+    }
+
+    /// Waits up to `timeout` for a signal; returns its number.
+    pub fn wait(&self, timeout: Duration) -> Option<libc::c_int> {
+        sys::wait_byte(self.read_fd, timeout).map(libc::c_int::from)
+    }
+}
+
+impl Drop for ShutdownSignals {
+    fn drop(&mut self) {
+        for (sig, old) in self.old.drain(..) {
+            sys::restore_handler(sig, &old);
+        }
+        WRITE_FD.store(-1, Ordering::SeqCst);
+        sys::close(self.read_fd);
+        sys::close(self.write_fd);
+        INSTALLED.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The libc calls, each with its safety argument.
+mod sys {
+    use std::io;
+    use std::time::Duration;
+
+    pub fn errno() -> libc::c_int {
+        // SAFETY: __errno_location returns a valid pointer to this thread's errno.
+        unsafe { *libc::__errno_location() }
+    }
+
+    pub fn set_errno(v: libc::c_int) {
+        // SAFETY: as above; writing errno is allowed.
+        unsafe { *libc::__errno_location() = v }
+    }
+
+    pub fn write_byte(fd: libc::c_int, b: u8) {
+        if fd >= 0 {
+            // SAFETY: `b` is a valid one-byte buffer; write(2) is async-signal-safe; a full pipe
+            // (EAGAIN, non-blocking) just loses the byte, the counter still counts.
+            unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+        }
+    }
+
+    pub fn pipe() -> io::Result<(libc::c_int, libc::c_int)> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+        let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((fds[0], fds[1]))
+    }
+
+    pub fn set_handler(sig: libc::c_int, f: extern "C" fn(libc::c_int)) -> io::Result<libc::sigaction> {
+        // SAFETY: sigaction is plain old data; all-zero is a valid starting value.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = f as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        // SAFETY: sa.sa_mask is a valid sigset_t to clear.
+        unsafe { libc::sigemptyset(&mut sa.sa_mask) };
+        // SAFETY: as above.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid sigaction structs; the handler is async-signal-safe.
+        if unsafe { libc::sigaction(sig, &sa, &mut old) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(old)
+    }
+
+    pub fn restore_handler(sig: libc::c_int, old: &libc::sigaction) {
+        // SAFETY: `old` is the action sigaction gave us earlier.
+        unsafe { libc::sigaction(sig, old, std::ptr::null_mut()) };
+    }
+
+    pub fn wait_byte(fd: libc::c_int, timeout: Duration) -> Option<u8> {
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: pfd is one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r <= 0 {
+            return None;
+        }
+        let mut b = 0u8;
+        // SAFETY: b is a valid one-byte buffer; fd is non-blocking.
+        let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+        (n == 1).then_some(b)
+    }
+
+    pub fn close(fd: libc::c_int) {
+        // SAFETY: fd is a descriptor we own and close once.
+        unsafe { libc::close(fd) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raised_signal_is_seen_and_counted() {
+        let s = ShutdownSignals::install().unwrap();
+        assert!(ShutdownSignals::install().is_err(), "only one at a time");
+        assert_eq!(s.wait(Duration::from_millis(1)), None);
+        // SAFETY: raising SIGTERM on ourselves, with our handler installed.
+        unsafe { libc::raise(libc::SIGTERM) };
+        assert_eq!(s.wait(Duration::from_secs(5)), Some(libc::SIGTERM));
+        assert_eq!(s.received(), 1);
+        drop(s);
+        // Reinstallable after drop.
+        drop(ShutdownSignals::install().unwrap());
+    }
+}

@@ -1,0 +1,413 @@
+//! The worker loop end to end, on ring and null ports: accounting, drain timer, pipelines,
+//! software RSS and the telemetry of a running engine.
+//!
+//! Engine runs claim lcore ids process-wide, so the tests here take turns (`serial()`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ferroplane::pmd::testing::{test_frame, test_frame_tag};
+use ferroplane::pmd::{MacAddr, Port, PortConfig, RxQueue, TxQueue};
+use ferroplane::{
+    BackPressure, BurstCtx, Engine, EngineConfig, IdlePolicy, LcoreInfo, MbufBurst, Mempool, PortSpec,
+    QueueAssign, RunReport, Worker,
+};
+use ferroplane::mempool::MempoolConfig;
+
+fn serial() -> MutexGuard<'static, ()> {
+    static M: Mutex<()> = Mutex::new(());
+    M.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Two lcores if this process may use two CPUs (main + one worker), else one working main lcore.
+fn lcores(cfg: &mut EngineConfig) {
+    let cpus = ferroplane::config::available_cpus();
+    if cpus.len() >= 2 {
+        cfg.lcores = cpus[..2].to_vec();
+    } else {
+        cfg.lcores = cpus[..1].to_vec();
+        cfg.main_lcore_works = true;
+    }
+}
+
+fn unique(tag: &str) -> String {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{tag}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The test's side of a ring pair.
+struct TestEnd {
+    _port: Box<dyn Port>,
+    rx: Box<dyn RxQueue>,
+    tx: Box<dyn TxQueue>,
+}
+
+impl TestEnd {
+    /// Opens `ring:name=NAME` first, so its ring size sets the pair's lane size.
+    fn open(name: &str, pool: &Mempool, ring_size: u32) -> TestEnd {
+        let cfg = PortConfig { rx_ring_size: ring_size, tx_ring_size: ring_size, ..PortConfig::new(pool.clone()) };
+        let mut port = ferroplane::pmd::open(&format!("ring:name={name}"), &cfg).unwrap();
+        let rx = port.take_rx_queue(0).unwrap();
+        let tx = port.take_tx_queue(0).unwrap();
+        TestEnd { _port: port, rx, tx }
+    }
+
+    /// Sends frames tagged `tags` (each with flow `tag % flows` in its source MAC).
+    fn send(&mut self, pool: &Mempool, tags: impl Iterator<Item = u32>, flows: u32) -> usize {
+        let mut sent = 0;
+        let mut burst = MbufBurst::new();
+        let mut tags = tags.peekable();
+        while tags.peek().is_some() {
+            while !burst.is_full() {
+                let Some(tag) = tags.next() else { break };
+                let mut m = pool.alloc().expect("test pool exhausted");
+                let src = MacAddr([2, 0, 0, 0, 0, (tag % flows.max(1)) as u8]);
+                let f = test_frame(MacAddr([2, 0, 0, 0, 0, 0xee]), src, tag, 64);
+                m.append(f.len()).unwrap().copy_from_slice(&f);
+                burst.push(m).unwrap();
+            }
+            while !burst.is_empty() {
+                sent += self.tx.tx_burst(&mut burst);
+            }
+        }
+        sent
+    }
+
+    /// Receives until `want` frames or `timeout`; returns their (flow, tag).
+    fn recv(&mut self, want: usize, timeout: Duration) -> Vec<(u8, u32)> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut burst = MbufBurst::new();
+        while out.len() < want && Instant::now() < deadline {
+            if self.rx.rx_burst(&mut burst) == 0 {
+                std::thread::sleep(Duration::from_micros(50));
+                continue;
+            }
+            for m in burst.drain(..) {
+                out.push((m.data()[11], test_frame_tag(m.data()).expect("not a test frame")));
+            }
+        }
+        out
+    }
+}
+
+/// Forwards 0 -> 1 and 1 -> 0; drops tags divisible by `drop_every` (reason "sampled").
+struct Forward {
+    drop_every: u32,
+}
+
+impl Worker for Forward {
+    fn drop_reasons(&self) -> Vec<String> {
+        vec!["sampled".into()]
+    }
+    fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+        let out = ctx.rx_port() ^ 1;
+        for m in burst.drain(..) {
+            let tag = test_frame_tag(m.data()).unwrap_or(1);
+            if self.drop_every > 0 && tag % self.drop_every == 0 {
+                ctx.drop(m, 0);
+            } else {
+                ctx.tx(out, m);
+            }
+        }
+    }
+}
+
+fn start<W, F>(engine: Engine, make: F) -> (Arc<AtomicBool>, JoinHandle<RunReport>)
+where
+    W: Worker + 'static,
+    F: FnMut(&LcoreInfo) -> W + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let h = std::thread::spawn(move || engine.run_until(make, s).expect("engine run"));
+    (stop, h)
+}
+
+fn test_pool(n: usize) -> Mempool {
+    Mempool::new(&MempoolConfig { cache_size: 0, ..MempoolConfig::new("test_pool", n) }).unwrap()
+}
+
+fn two_ring_ports(a: &str, b: &str) -> EngineConfig {
+    let mut cfg = EngineConfig {
+        ports: vec![PortSpec::new(format!("ring:name={a}")), PortSpec::new(format!("ring:name={b}"))],
+        idle: IdlePolicy::Adaptive,
+        ..EngineConfig::default()
+    };
+    lcores(&mut cfg);
+    cfg
+}
+
+#[test]
+fn every_packet_is_forwarded_or_dropped_with_a_counter() {
+    let _g = serial();
+    let pool = test_pool(4096);
+    let (a, b) = (unique("a"), unique("b"));
+    let mut end_a = TestEnd::open(&a, &pool, 1024);
+    // A small lane towards the test's second end, which reads nothing while the engine runs:
+    // TX must fill up and drop.
+    let mut end_b = TestEnd::open(&b, &pool, 64);
+    let mut engine = Engine::new(two_ring_ports(&a, &b)).unwrap();
+    engine.quiet(true);
+    let engine_pool = engine.pool().clone();
+    let (stop, h) = start(engine, |_| Forward { drop_every: 10 });
+
+    const N: u32 = 1000;
+    let mut sent = 0;
+    for chunk in 0..(N / 100) {
+        sent += end_a.send(&pool, chunk * 100..(chunk + 1) * 100, 1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(sent, N as usize);
+    // Let the engine take everything in (it sleeps at most 500 us when idle).
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let report = h.join().unwrap();
+    let got = end_b.recv(N as usize, Duration::from_millis(200));
+
+    let t = report.totals;
+    assert_eq!(t.rx, N as u64, "{}", report.summary);
+    assert_eq!(t.app_dropped, (N / 10) as u64, "{}", report.summary);
+    assert!(t.tx_dropped > 0, "a 64-slot lane cannot take 900 frames: {}", report.summary);
+    assert_eq!(got.len() as u64, t.tx, "what left is what arrived");
+    assert_eq!(t.tx + t.app_dropped + t.tx_dropped, N as u64, "{}", report.summary);
+    assert!(got.iter().all(|&(_, tag)| tag % 10 != 0), "no dropped tag arrived");
+    let l = &report.lcores[0];
+    assert_eq!(l.drops["sampled"], (N / 10) as u64);
+    assert!(report.ports[1].tx_dropped >= t.tx_dropped, "port view includes engine TX drops");
+    assert!(report.summary.contains(&format!("final: rx_packets={N} ")), "{}", report.summary);
+
+    drop((end_a, end_b));
+    assert_eq!(report.pool_in_use, 0, "engine pool");
+    assert_eq!(engine_pool.in_use(), 0);
+    assert_eq!(pool.in_use(), 0, "test pool");
+}
+
+#[test]
+fn null_ports_forward_and_pool_returns_to_zero() {
+    let _g = serial();
+    let mut cfg = EngineConfig {
+        ports: vec![PortSpec::new("null:size=64"), PortSpec::new("null:size=64")],
+        ..EngineConfig::default()
+    };
+    lcores(&mut cfg);
+    let mut engine = Engine::new(cfg).unwrap();
+    engine.quiet(true);
+    let pool = engine.pool().clone();
+    let (stop, h) = start(engine, |_| Forward { drop_every: 0 });
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let r = h.join().unwrap();
+    assert!(r.totals.rx > 1000, "{}", r.summary);
+    assert_eq!(r.totals.rx, r.totals.tx + r.totals.tx_dropped + r.totals.app_dropped, "{}", r.summary);
+    // null TX takes everything.
+    assert_eq!(r.totals.tx_dropped, 0);
+    assert_eq!(r.ports[0].rx_packets + r.ports[1].rx_packets, r.totals.rx);
+    assert_eq!(r.ports[0].tx_packets + r.ports[1].tx_packets, r.totals.tx);
+    assert_eq!(r.pool_in_use, 0);
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn drain_timer_sends_a_lone_packet() {
+    let _g = serial();
+    let pool = test_pool(256);
+    let (a, b) = (unique("a"), unique("b"));
+    let mut end_a = TestEnd::open(&a, &pool, 256);
+    let mut end_b = TestEnd::open(&b, &pool, 256);
+    let mut cfg = two_ring_ports(&a, &b);
+    cfg.idle = IdlePolicy::Busy;
+    let mut engine = Engine::new(cfg).unwrap();
+    engine.quiet(true);
+    let (stop, h) = start(engine, |_| Forward { drop_every: 0 });
+    // Let the lcore start.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut latencies = Vec::new();
+    for tag in 1..=5u32 {
+        let t0 = Instant::now();
+        assert_eq!(end_a.send(&pool, tag..tag + 1, 1), 1);
+        let got = end_b.recv(1, Duration::from_secs(5));
+        latencies.push(t0.elapsed());
+        assert_eq!(got, vec![(0, tag)], "a lone packet (tag {tag}) must leave on the drain timer");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let r = h.join().unwrap();
+    println!("lone-packet latency with a 100 us drain period: {latencies:?}");
+    // Generous: the period is 100 us; a loaded 2-core machine can add a lot.
+    assert!(latencies.iter().all(|l| *l < Duration::from_secs(2)), "{latencies:?}");
+    assert_eq!(r.totals.tx, 5);
+    drop((end_a, end_b));
+    assert_eq!(pool.in_use(), 0);
+    assert_eq!(r.pool_in_use, 0);
+}
+
+/// Stage 1: RX port 0, into ring 0 (or RX port 1: forward back).
+struct Rx2Ring;
+impl Worker for Rx2Ring {
+    fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+        for m in burst.drain(..) {
+            ctx.enqueue(0, m);
+        }
+    }
+}
+
+/// Stage 2: from the ring to port 1, slowly (to build back-pressure).
+struct Ring2Tx {
+    delay: Duration,
+}
+impl Worker for Ring2Tx {
+    fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+        if ctx.rx_ring().is_some() {
+            let t0 = Instant::now();
+            while t0.elapsed() < self.delay {
+                std::hint::spin_loop();
+            }
+        }
+        ctx.tx_all(1, burst);
+    }
+}
+
+enum Stage {
+    One(Rx2Ring),
+    Two(Ring2Tx),
+}
+impl Worker for Stage {
+    fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+        match self {
+            Stage::One(w) => w.process(ctx, burst),
+            Stage::Two(w) => w.process(ctx, burst),
+        }
+    }
+}
+
+/// Both CPUs work (main lcore included): lcore A polls port 0 and feeds the ring, lcore B
+/// polls port 1 (idle) and the ring.
+fn pipeline_engine(a: &str, b: &str, ring_size: usize) -> Option<(Engine, u32, u32)> {
+    let cpus = ferroplane::config::available_cpus();
+    if cpus.len() < 2 {
+        println!("SKIP pipeline: needs 2 CPUs");
+        return None;
+    }
+    let (la, lb) = (cpus[0], cpus[1]);
+    let cfg = EngineConfig {
+        lcores: vec![la, lb],
+        main_lcore_works: true,
+        ports: vec![PortSpec::new(format!("ring:name={a}")), PortSpec::new(format!("ring:name={b}"))],
+        queue_map: vec![QueueAssign { port: 0, queue: 0, lcore: la }, QueueAssign { port: 1, queue: 0, lcore: lb }],
+        idle: IdlePolicy::Adaptive,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(cfg).unwrap();
+    engine.quiet(true);
+    assert_eq!(engine.add_ring(la, lb, ring_size, BackPressure::Drop).unwrap(), 0);
+    Some((engine, la, lb))
+}
+
+#[test]
+fn pipeline_keeps_flow_order_and_counts_back_pressure() {
+    let _g = serial();
+    let pool = test_pool(8192);
+    let (a, b) = (unique("a"), unique("b"));
+    let mut end_a = TestEnd::open(&a, &pool, 4096);
+    let mut end_b = TestEnd::open(&b, &pool, 4096);
+    let Some((engine, la, _lb)) = pipeline_engine(&a, &b, 64) else { return };
+    let (stop, h) = start(engine, move |info| {
+        if info.lcore == la { Stage::One(Rx2Ring) } else { Stage::Two(Ring2Tx { delay: Duration::from_micros(50) }) }
+    });
+    const N: u32 = 3000;
+    const FLOWS: u32 = 4;
+    assert_eq!(end_a.send(&pool, 0..N, FLOWS), N as usize);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let more = end_b.recv(N as usize, Duration::from_millis(200));
+        if more.is_empty() && !got.is_empty() {
+            break;
+        }
+        got.extend(more);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let r = h.join().unwrap();
+    got.extend(end_b.recv(N as usize, Duration::from_millis(100)));
+
+    let t = r.totals;
+    assert_eq!(t.rx, N as u64, "{}", r.summary);
+    let stage2 = r.lcores.iter().find(|l| l.lcore != la).unwrap();
+    assert_eq!(stage2.ring_rx, t.tx + t.tx_dropped, "{}", r.summary);
+    assert!(t.ring_full > 0, "a 64-slot ring before a slow stage must fill: {}", r.summary);
+    assert_eq!(got.len() as u64, t.tx, "{}", r.summary);
+    assert_eq!(t.tx + t.ring_full + t.tx_dropped, N as u64, "{}", r.summary);
+    for flow in 0..FLOWS as u8 {
+        let tags: Vec<u32> = got.iter().filter(|g| g.0 == flow).map(|g| g.1).collect();
+        assert!(tags.windows(2).all(|w| w[0] < w[1]), "flow {flow} reordered: {tags:?}");
+    }
+    drop((end_a, end_b));
+    assert_eq!(r.pool_in_use, 0);
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn telemetry_of_a_running_engine_matches_its_counters() {
+    let _g = serial();
+    let pool = test_pool(1024);
+    let (a, b) = (unique("a"), unique("b"));
+    let mut end_a = TestEnd::open(&a, &pool, 512);
+    let mut end_b = TestEnd::open(&b, &pool, 512);
+    let sock = std::env::temp_dir().join(format!("{}.sock", unique("fptel")));
+    let mut cfg = two_ring_ports(&a, &b);
+    cfg.telemetry = Some(sock.clone());
+    let mut engine = Engine::new(cfg).unwrap();
+    engine.quiet(true);
+    let (stop, h) = start(engine, |_| Forward { drop_every: 4 });
+    assert_eq!(end_a.send(&pool, 1..101, 1), 100);
+    let got = end_b.recv(75, Duration::from_secs(5));
+    assert_eq!(got.len(), 75);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let conn = loop {
+        match UnixStream::connect(&sock) {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => panic!("telemetry socket: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let mut conn = BufReader::new(conn);
+    let mut q = |query: &str| -> serde_json::Value {
+        conn.get_mut().write_all(format!("{query}\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        conn.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let ports = q("/ports");
+    assert_eq!(ports["/ports"].as_array().unwrap().len(), 2);
+    assert_eq!(ports["/ports"][0]["driver"], "ring");
+    let p0 = q("/ports/0/stats");
+    assert_eq!(p0["/ports/0/stats"]["rx_packets"], 100);
+    let p1 = q("/ports/1/stats");
+    assert_eq!(p1["/ports/1/stats"]["tx_packets"], 75);
+    let lc = q("/lcores");
+    let l = &lc["/lcores"][0];
+    assert_eq!(l["rx_packets"], 100);
+    assert_eq!(l["tx_packets"], 75);
+    assert_eq!(l["app_dropped"], 25);
+    assert_eq!(l["drops"]["sampled"], 25);
+    assert!(l["polls"].as_u64().unwrap() > 0);
+    let mp = q("/mempools");
+    assert_eq!(mp["/mempools"][0]["name"], "mbuf_pool_0");
+    assert!(mp["/mempools"][0]["capacity"].as_u64().unwrap() >= 8191);
+    let info = q("/info");
+    assert_eq!(info["/info"]["pid"], std::process::id());
+    assert_eq!(info["/info"]["nb_ports"], 2);
+
+    stop.store(true, Ordering::SeqCst);
+    let r = h.join().unwrap();
+    assert!(!sock.exists(), "socket removed at shutdown");
+    assert_eq!(r.totals.app_dropped, 25);
+    drop((end_a, end_b));
+    assert_eq!(pool.in_use(), 0);
+}

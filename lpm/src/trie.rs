@@ -1,0 +1,498 @@
+//! The multibit trie shared by IPv4 and IPv6: a 2^24-entry first level (`tbl24`) and 256-entry
+//! groups (`tbl8`) for every further 8 bits, plus the rule store and the writer's bookkeeping.
+//!
+//! Keys are `u128` with the address in the most significant bits (an IPv4 address is shifted left
+//! by 96), so level `l >= 1` indexes its group with bits `16 + 8l .. 24 + 8l` of the key.
+//!
+//! Entry layout (`u32`): bit 31 `EXT` (the low 31 bits are a group index), else bit 30 `VALID`,
+//! the route's depth above `nh_bits`, and the next hop in the low `nh_bits` bits. Every
+//! non-extended entry carries the depth of the route that produced it, which is what lets adds
+//! keep longer prefixes and deletes restore the covering prefix without rebuilding anything.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::mem::AtomicArray;
+use crate::qsbr::Qsbr;
+use crate::{LpmConfig, LpmError};
+
+pub(crate) const EXT: u32 = 1 << 31;
+pub(crate) const VALID: u32 = 1 << 30;
+pub(crate) const TBL24_ENTRIES: usize = 1 << 24;
+pub(crate) const GROUP_ENTRIES: usize = 256;
+/// Deepest level: 24 + 13 * 8 = 128.
+const MAX_LEVELS: usize = 14;
+
+/// Memory shared between the writer and its readers.
+pub(crate) struct Tables {
+    pub(crate) tbl24: AtomicArray,
+    pub(crate) tbl8: AtomicArray,
+    pub(crate) qsbr: Qsbr,
+}
+
+/// A hasher for `u128` keys: one folded multiply (foldhash-like); keys are not attacker-chosen
+/// in a routing table, and SipHash would dominate the add/delete cost.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+const K1: u64 = 0x243f_6a88_85a3_08d3;
+const K2: u64 = 0x1319_8a2e_0370_7344;
+
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = folded_multiply(self.0 ^ u64::from_le_bytes(b) ^ K1, K2);
+        }
+    }
+    #[inline]
+    fn write_u128(&mut self, k: u128) {
+        self.0 = folded_multiply((k as u64) ^ K1 ^ self.0, ((k >> 64) as u64) ^ K2);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type RuleMap = HashMap<u128, u32, BuildHasherDefault<KeyHasher>>;
+
+/// Where an entry lives: `tbl24[idx]` at level 0, else `tbl8[idx]`.
+#[derive(Clone, Copy)]
+struct Loc {
+    level: usize,
+    idx: usize,
+}
+
+#[inline(always)]
+pub(crate) fn prefix_mask(depth: u8) -> u128 {
+    if depth == 0 {
+        0
+    } else {
+        !0u128 << (128 - u32::from(depth))
+    }
+}
+
+#[inline(always)]
+fn top24(key: u128) -> usize {
+    (key >> 104) as usize
+}
+
+#[inline(always)]
+fn byte_at(key: u128, level: usize) -> usize {
+    ((key >> (104 - 8 * level)) & 0xff) as usize
+}
+
+/// Bits of the key consumed before `level`.
+#[inline(always)]
+fn base(level: usize) -> u8 {
+    if level == 0 { 0 } else { (16 + 8 * level) as u8 }
+}
+
+/// Bits of the key consumed after `level`.
+#[inline(always)]
+fn end(level: usize) -> u8 {
+    if level == 0 { 24 } else { (24 + 8 * level) as u8 }
+}
+
+/// The level whose stride holds the last bit of a prefix of `depth` bits.
+#[inline(always)]
+fn level_of(depth: u8) -> usize {
+    if depth <= 24 {
+        0
+    } else {
+        usize::from(depth - 17) / 8
+    }
+}
+
+/// The writer's side of a trie: owns the rule store and the group allocator.
+pub(crate) struct Trie {
+    pub(crate) tables: Arc<Tables>,
+    key_bits: u8,
+    nh_bits: u32,
+    /// `rules[d]`: prefix (masked key) -> next hop, for prefixes of depth `d`.
+    rules: Vec<RuleMap>,
+    rule_count: usize,
+    max_rules: usize,
+    groups_total: u32,
+    free: Vec<u32>,
+    /// Groups unlinked but maybe still read: (epoch to wait for, group).
+    pending: VecDeque<(u64, u32)>,
+    grace_timeout: Duration,
+}
+
+impl Trie {
+    pub(crate) fn new(key_bits: u8, nh_bits: u32, cfg: &LpmConfig) -> Result<Self, LpmError> {
+        if cfg.max_rules == 0 {
+            return Err(LpmError::InvalidConfig("max_rules must be at least 1"));
+        }
+        if cfg.tbl8_groups >= (1 << 31) / GROUP_ENTRIES as u32 {
+            return Err(LpmError::InvalidConfig(
+                "tbl8_groups must be below 2^23 (group index must fit in 31 bits)",
+            ));
+        }
+        let tbl24 = AtomicArray::new(TBL24_ENTRIES, cfg.hugepages)?;
+        let tbl8 = AtomicArray::new(cfg.tbl8_groups as usize * GROUP_ENTRIES, cfg.hugepages)?;
+        Ok(Self {
+            tables: Arc::new(Tables {
+                tbl24,
+                tbl8,
+                qsbr: Qsbr::new(),
+            }),
+            key_bits,
+            nh_bits,
+            rules: (0..=key_bits).map(|_| RuleMap::default()).collect(),
+            rule_count: 0,
+            max_rules: cfg.max_rules,
+            groups_total: cfg.tbl8_groups,
+            free: (0..cfg.tbl8_groups).rev().collect(),
+            pending: VecDeque::new(),
+            grace_timeout: cfg.grace_timeout,
+        })
+    }
+
+    #[inline(always)]
+    fn at(&self, loc: Loc) -> &AtomicU32 {
+        if loc.level == 0 {
+            &self.tables.tbl24.as_slice()[loc.idx]
+        } else {
+            &self.tables.tbl8.as_slice()[loc.idx]
+        }
+    }
+
+    #[inline(always)]
+    fn route_entry(&self, depth: u8, nh: u32) -> u32 {
+        VALID | (u32::from(depth) << self.nh_bits) | nh
+    }
+
+    #[inline(always)]
+    fn depth_of(&self, e: u32) -> u8 {
+        ((e & !(EXT | VALID)) >> self.nh_bits) as u8
+    }
+
+    pub(crate) fn nh_max(&self) -> u32 {
+        (1 << self.nh_bits) - 1
+    }
+
+    fn check_depth(&self, depth: u8) -> Result<(), LpmError> {
+        if depth > self.key_bits {
+            Err(LpmError::InvalidDepth(depth))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rule_count
+    }
+
+    pub(crate) fn get(&self, key: u128, depth: u8) -> Result<Option<u32>, LpmError> {
+        self.check_depth(depth)?;
+        Ok(self.rules[usize::from(depth)]
+            .get(&(key & prefix_mask(depth)))
+            .copied())
+    }
+
+    /// Adds a route or replaces the next hop of an existing one; returns the replaced next hop.
+    pub(crate) fn add(&mut self, key: u128, depth: u8, nh: u32) -> Result<Option<u32>, LpmError> {
+        self.check_depth(depth)?;
+        if nh > self.nh_max() {
+            return Err(LpmError::InvalidNextHop {
+                next_hop: nh,
+                max: self.nh_max(),
+            });
+        }
+        let key = key & prefix_mask(depth);
+        let d = usize::from(depth);
+        let prev = self.rules[d].get(&key).copied();
+        if prev.is_none() && self.rule_count >= self.max_rules {
+            return Err(LpmError::TableFull {
+                max_rules: self.max_rules,
+            });
+        }
+        let lvl = level_of(depth);
+        let needed = self.groups_needed(key, lvl);
+        self.ensure_free(needed)?;
+        self.rules[d].insert(key, nh);
+        if prev.is_none() {
+            self.rule_count += 1;
+        }
+
+        let new = self.route_entry(depth, nh);
+        let mut loc = Loc {
+            level: 0,
+            idx: top24(key),
+        };
+        for l in 1..=lvl {
+            let e = self.at(loc).load(Ordering::Relaxed);
+            let g = if e & EXT != 0 {
+                e & !EXT
+            } else {
+                // Unreachable after `ensure_free`; kept as an error rather than a panic.
+                let g = self.free.pop().ok_or(LpmError::Tbl8Exhausted {
+                    groups: self.groups_total,
+                })?;
+                let start = g as usize * GROUP_ENTRIES;
+                for slot in &self.tables.tbl8.as_slice()[start..start + GROUP_ENTRIES] {
+                    slot.store(e, Ordering::Relaxed);
+                }
+                // Publishes the filled group (readers load with Acquire).
+                self.at(loc).store(EXT | g, Ordering::Release);
+                g
+            };
+            loc = Loc {
+                level: l,
+                idx: g as usize * GROUP_ENTRIES + byte_at(key, l),
+            };
+        }
+        let count = 1usize << (end(lvl) - depth);
+        for i in 0..count {
+            self.set_route(
+                Loc {
+                    level: loc.level,
+                    idx: loc.idx + i,
+                },
+                new,
+                depth,
+            );
+        }
+        Ok(prev)
+    }
+
+    /// Writes route entry `new` of `depth` at `loc` and below it, except where a longer prefix
+    /// already wins.
+    fn set_route(&self, loc: Loc, new: u32, depth: u8) {
+        let slot = self.at(loc);
+        let e = slot.load(Ordering::Relaxed);
+        if e & EXT != 0 {
+            let start = (e & !EXT) as usize * GROUP_ENTRIES;
+            for idx in start..start + GROUP_ENTRIES {
+                self.set_route(
+                    Loc {
+                        level: loc.level + 1,
+                        idx,
+                    },
+                    new,
+                    depth,
+                );
+            }
+        } else if e & VALID == 0 || self.depth_of(e) <= depth {
+            slot.store(new, Ordering::Release);
+        }
+    }
+
+    /// Groups an add of a prefix ending in level `lvl` must allocate.
+    fn groups_needed(&self, key: u128, lvl: usize) -> usize {
+        let mut loc = Loc {
+            level: 0,
+            idx: top24(key),
+        };
+        for l in 1..=lvl {
+            let e = self.at(loc).load(Ordering::Relaxed);
+            if e & EXT == 0 {
+                return lvl - l + 1;
+            }
+            loc = Loc {
+                level: l,
+                idx: (e & !EXT) as usize * GROUP_ENTRIES + byte_at(key, l),
+            };
+        }
+        0
+    }
+
+    fn ensure_free(&mut self, needed: usize) -> Result<(), LpmError> {
+        if self.free.len() >= needed {
+            return Ok(());
+        }
+        self.reclaim();
+        if self.free.len() < needed && self.free.len() + self.pending.len() >= needed {
+            let start = Instant::now();
+            while self.free.len() < needed && start.elapsed() < self.grace_timeout {
+                std::thread::yield_now();
+                self.reclaim();
+            }
+        }
+        if self.free.len() < needed {
+            return Err(LpmError::Tbl8Exhausted {
+                groups: self.groups_total,
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves retired groups whose grace period has passed to the free list.
+    pub(crate) fn reclaim(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let min = self.tables.qsbr.min_online();
+        while let Some(&(epoch, g)) = self.pending.front() {
+            if epoch > min {
+                break;
+            }
+            self.pending.pop_front();
+            self.free.push(g);
+        }
+    }
+
+    /// The entry of the longest rule strictly shorter than `depth` covering `key` (0 if none).
+    fn cover(&self, key: u128, depth: u8) -> u32 {
+        for d in (0..depth).rev() {
+            let map = &self.rules[usize::from(d)];
+            if map.is_empty() {
+                continue;
+            }
+            if let Some(&nh) = map.get(&(key & prefix_mask(d))) {
+                return self.route_entry(d, nh);
+            }
+        }
+        0
+    }
+
+    /// Deletes a route; returns its next hop.
+    pub(crate) fn delete(&mut self, key: u128, depth: u8) -> Result<u32, LpmError> {
+        self.check_depth(depth)?;
+        let key = key & prefix_mask(depth);
+        let nh = self.rules[usize::from(depth)]
+            .remove(&key)
+            .ok_or(LpmError::NotFound { depth })?;
+        self.rule_count -= 1;
+        let repl = self.cover(key, depth);
+        let lvl = level_of(depth);
+
+        let mut path = [Loc { level: 0, idx: 0 }; MAX_LEVELS];
+        let mut groups = [0u32; MAX_LEVELS];
+        let mut loc = Loc {
+            level: 0,
+            idx: top24(key),
+        };
+        path[0] = loc;
+        for l in 1..=lvl {
+            let e = self.at(loc).load(Ordering::Relaxed);
+            if e & EXT == 0 {
+                // Cannot happen: a rule ending below level 0 keeps its path of groups alive.
+                debug_assert!(false, "lpm: missing group on the path of a stored rule");
+                return Ok(nh);
+            }
+            groups[l] = e & !EXT;
+            loc = Loc {
+                level: l,
+                idx: groups[l] as usize * GROUP_ENTRIES + byte_at(key, l),
+            };
+            path[l] = loc;
+        }
+        let count = 1usize << (end(lvl) - depth);
+        for i in 0..count {
+            self.clear_route(
+                Loc {
+                    level: loc.level,
+                    idx: loc.idx + i,
+                },
+                depth,
+                repl,
+            );
+        }
+        // Collapse groups on the path that became uniform, deepest first.
+        for l in (1..=lvl).rev() {
+            match self.uniform(groups[l], base(l)) {
+                Some(u) => {
+                    self.at(path[l - 1]).store(u, Ordering::Release);
+                    let epoch = self.tables.qsbr.retire_epoch();
+                    self.pending.push_back((epoch, groups[l]));
+                }
+                None => break,
+            }
+        }
+        Ok(nh)
+    }
+
+    /// Replaces entries of the deleted route (`depth`) at and below `loc` with `repl`.
+    fn clear_route(&self, loc: Loc, depth: u8, repl: u32) {
+        let slot = self.at(loc);
+        let e = slot.load(Ordering::Relaxed);
+        if e & EXT != 0 {
+            let start = (e & !EXT) as usize * GROUP_ENTRIES;
+            for idx in start..start + GROUP_ENTRIES {
+                self.clear_route(
+                    Loc {
+                        level: loc.level + 1,
+                        idx,
+                    },
+                    depth,
+                    repl,
+                );
+            }
+        } else if e & VALID != 0 && self.depth_of(e) == depth {
+            slot.store(repl, Ordering::Release);
+        }
+    }
+
+    /// The single entry that can replace group `g` in its parent, if the group is uniform and
+    /// its route covers the whole group (depth <= `base`).
+    fn uniform(&self, g: u32, base: u8) -> Option<u32> {
+        let start = g as usize * GROUP_ENTRIES;
+        let group = &self.tables.tbl8.as_slice()[start..start + GROUP_ENTRIES];
+        let first = group[0].load(Ordering::Relaxed);
+        if first & EXT != 0 || (first & VALID != 0 && self.depth_of(first) > base) {
+            return None;
+        }
+        group
+            .iter()
+            .all(|e| e.load(Ordering::Relaxed) == first)
+            .then_some(first)
+    }
+
+    /// Groups holding entries (in use or waiting for their grace period).
+    pub(crate) fn groups_in_use(&self) -> usize {
+        self.groups_total as usize - self.free.len()
+    }
+
+    pub(crate) fn groups_total(&self) -> u32 {
+        self.groups_total
+    }
+
+    pub(crate) fn memory(&self) -> MemoryUsage {
+        let rules = self
+            .rules
+            .iter()
+            .map(|m| m.capacity() * (std::mem::size_of::<(u128, u32)>() + 1))
+            .sum();
+        MemoryUsage {
+            tbl24_bytes: self.tables.tbl24.mapped_bytes(),
+            tbl8_bytes: self.tables.tbl8.mapped_bytes(),
+            rule_bytes: rules,
+            hugepages: self.tables.tbl24.is_huge() && self.tables.tbl8.is_huge(),
+        }
+    }
+}
+
+/// Memory a table uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Bytes mapped for the first-level table (2^24 entries of 4 bytes).
+    pub tbl24_bytes: usize,
+    /// Bytes mapped for the configured second-level groups (1 KiB each).
+    pub tbl8_bytes: usize,
+    /// Approximate heap bytes of the rule store (used only by updates).
+    pub rule_bytes: usize,
+    /// Whether both tables are in 2 MiB hugepages.
+    pub hugepages: bool,
+}
+
+impl MemoryUsage {
+    /// Total bytes.
+    pub fn total(&self) -> usize {
+        self.tbl24_bytes + self.tbl8_bytes + self.rule_bytes
+    }
+}

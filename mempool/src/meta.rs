@@ -1,0 +1,284 @@
+//! Mbuf metadata: what a driver and the protocol layers know about a packet.
+//!
+//! Each mbuf's metadata is 128 bytes (two cache lines) in an array separate from the packet
+//! buffers, so writing it never dirties a cache line of packet data. The first cache line holds
+//! what every RX/TX touches (buffer address, offsets, lengths, reference count, offload flags,
+//! packet type, RSS hash); the second the rest of [`PacketInfo`].
+
+use std::sync::atomic::AtomicU32;
+
+use crate::mbuf::Mbuf;
+use crate::pool::PoolInner;
+
+/// Bytes of metadata per mbuf.
+pub const META_SIZE: usize = 128;
+
+/// Offload flags (`ol_flags`): RX results reported by a driver and TX requests to it, in the
+/// spirit of DPDK's `RTE_MBUF_F_*`. RX flags are in the low 32 bits, TX flags in the high 32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OffloadFlags(pub u64);
+
+impl OffloadFlags {
+    /// No flag.
+    pub const NONE: Self = Self(0);
+    /// RX: the packet had a VLAN tag (its TCI is in `vlan_tci`).
+    pub const RX_VLAN: Self = Self(1 << 0);
+    /// RX: the VLAN tag was stripped from the data (its TCI is in `vlan_tci`).
+    pub const RX_VLAN_STRIPPED: Self = Self(1 << 1);
+    /// RX: `rss_hash` holds a valid RSS hash.
+    pub const RX_RSS_HASH: Self = Self(1 << 2);
+    /// RX: the IPv4 header checksum was verified good.
+    pub const RX_IP_CKSUM_GOOD: Self = Self(1 << 3);
+    /// RX: the IPv4 header checksum is wrong.
+    pub const RX_IP_CKSUM_BAD: Self = Self(1 << 4);
+    /// RX: the L4 (TCP/UDP) checksum was verified good.
+    pub const RX_L4_CKSUM_GOOD: Self = Self(1 << 5);
+    /// RX: the L4 (TCP/UDP) checksum is wrong.
+    pub const RX_L4_CKSUM_BAD: Self = Self(1 << 6);
+    /// RX: the outer IPv4 header checksum of a tunnelled packet is wrong.
+    pub const RX_OUTER_IP_CKSUM_BAD: Self = Self(1 << 7);
+    /// RX: the packet matched a flow-director rule (its id is in `user_data`).
+    pub const RX_FDIR: Self = Self(1 << 8);
+    /// RX: `timestamp` holds the receive time.
+    pub const RX_TIMESTAMP: Self = Self(1 << 9);
+    /// TX: insert a VLAN tag with `vlan_tci`.
+    pub const TX_VLAN: Self = Self(1 << 32);
+    /// TX: the packet is IPv4 (needed with the checksum requests).
+    pub const TX_IPV4: Self = Self(1 << 33);
+    /// TX: the packet is IPv6.
+    pub const TX_IPV6: Self = Self(1 << 34);
+    /// TX: compute the IPv4 header checksum (uses `l2_len`, `l3_len`).
+    pub const TX_IP_CKSUM: Self = Self(1 << 35);
+    /// TX: compute the TCP checksum (uses `l2_len`, `l3_len`).
+    pub const TX_TCP_CKSUM: Self = Self(1 << 36);
+    /// TX: compute the UDP checksum (uses `l2_len`, `l3_len`).
+    pub const TX_UDP_CKSUM: Self = Self(1 << 37);
+    /// TX: TCP segmentation offload (uses `l2_len`, `l3_len`, `l4_len`).
+    pub const TX_TCP_SEG: Self = Self(1 << 38);
+    /// TX: compute the outer IPv4 checksum of a tunnelled packet.
+    pub const TX_OUTER_IP_CKSUM: Self = Self(1 << 39);
+    /// TX: the packet is VXLAN-encapsulated.
+    pub const TX_TUNNEL_VXLAN: Self = Self(1 << 40);
+    /// Mask of the RX flags.
+    pub const RX_MASK: Self = Self(0xffff_ffff);
+    /// Mask of the TX flags.
+    pub const TX_MASK: Self = Self(0xffff_ffff << 32);
+
+    /// The raw bits.
+    #[inline]
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Whether every flag of `other` is set.
+    #[inline]
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any flag of `other` is set.
+    #[inline]
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Sets the flags of `other`.
+    #[inline]
+    pub fn insert(&mut self, other: Self) {
+        self.0 |= other.0;
+    }
+
+    /// Clears the flags of `other`.
+    #[inline]
+    pub fn remove(&mut self, other: Self) {
+        self.0 &= !other.0;
+    }
+
+    /// Whether no flag is set.
+    #[inline]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::ops::BitOr for OffloadFlags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for OffloadFlags {
+    fn bitor_assign(&mut self, rhs: Self) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl std::ops::BitAnd for OffloadFlags {
+    type Output = Self;
+    fn bitand(self, rhs: Self) -> Self {
+        Self(self.0 & rhs.0)
+    }
+}
+
+/// Packet type values (`packet_type`), with DPDK's `RTE_PTYPE_*` layout: one nibble each for
+/// L2, L3, L4, tunnel, inner L2, inner L3 and inner L4 (bits 0-3, 4-7, 8-11, 12-15, 16-19,
+/// 20-23, 24-27). Compare a field with `ptype & MASK == VALUE`.
+pub mod ptype {
+    /// Nothing known.
+    pub const UNKNOWN: u32 = 0;
+    /// Ethernet.
+    pub const L2_ETHER: u32 = 0x0000_0001;
+    /// Ethernet carrying a PTP (IEEE 1588) frame.
+    pub const L2_ETHER_TIMESYNC: u32 = 0x0000_0002;
+    /// Ethernet carrying ARP.
+    pub const L2_ETHER_ARP: u32 = 0x0000_0003;
+    /// Ethernet carrying LLDP.
+    pub const L2_ETHER_LLDP: u32 = 0x0000_0004;
+    /// Ethernet carrying NSH.
+    pub const L2_ETHER_NSH: u32 = 0x0000_0005;
+    /// Ethernet with one VLAN tag.
+    pub const L2_ETHER_VLAN: u32 = 0x0000_0006;
+    /// Ethernet with two VLAN tags (QinQ).
+    pub const L2_ETHER_QINQ: u32 = 0x0000_0007;
+    /// Mask of the L2 nibble.
+    pub const L2_MASK: u32 = 0x0000_000f;
+    /// IPv4 without options.
+    pub const L3_IPV4: u32 = 0x0000_0010;
+    /// IPv4 with options.
+    pub const L3_IPV4_EXT: u32 = 0x0000_0030;
+    /// IPv6 without extension headers.
+    pub const L3_IPV6: u32 = 0x0000_0040;
+    /// IPv4, options not known.
+    pub const L3_IPV4_EXT_UNKNOWN: u32 = 0x0000_0090;
+    /// IPv6 with extension headers.
+    pub const L3_IPV6_EXT: u32 = 0x0000_00c0;
+    /// IPv6, extension headers not known.
+    pub const L3_IPV6_EXT_UNKNOWN: u32 = 0x0000_00e0;
+    /// Mask of the L3 nibble.
+    pub const L3_MASK: u32 = 0x0000_00f0;
+    /// TCP.
+    pub const L4_TCP: u32 = 0x0000_0100;
+    /// UDP.
+    pub const L4_UDP: u32 = 0x0000_0200;
+    /// An IP fragment (L4 not parsed).
+    pub const L4_FRAG: u32 = 0x0000_0300;
+    /// SCTP.
+    pub const L4_SCTP: u32 = 0x0000_0400;
+    /// ICMP / ICMPv6.
+    pub const L4_ICMP: u32 = 0x0000_0500;
+    /// Some other, unfragmented, L4 protocol.
+    pub const L4_NONFRAG: u32 = 0x0000_0600;
+    /// Mask of the L4 nibble.
+    pub const L4_MASK: u32 = 0x0000_0f00;
+    /// IP in IP.
+    pub const TUNNEL_IP: u32 = 0x0000_1000;
+    /// GRE.
+    pub const TUNNEL_GRE: u32 = 0x0000_2000;
+    /// VXLAN.
+    pub const TUNNEL_VXLAN: u32 = 0x0000_3000;
+    /// NVGRE.
+    pub const TUNNEL_NVGRE: u32 = 0x0000_4000;
+    /// GENEVE.
+    pub const TUNNEL_GENEVE: u32 = 0x0000_5000;
+    /// Ethernet over GRE/NVGRE.
+    pub const TUNNEL_GRENAT: u32 = 0x0000_6000;
+    /// Mask of the tunnel nibble.
+    pub const TUNNEL_MASK: u32 = 0x0000_f000;
+    /// Inner Ethernet.
+    pub const INNER_L2_ETHER: u32 = 0x0001_0000;
+    /// Inner Ethernet with a VLAN tag.
+    pub const INNER_L2_ETHER_VLAN: u32 = 0x0002_0000;
+    /// Mask of the inner L2 nibble.
+    pub const INNER_L2_MASK: u32 = 0x000f_0000;
+    /// Inner IPv4.
+    pub const INNER_L3_IPV4: u32 = 0x0010_0000;
+    /// Inner IPv4 with options.
+    pub const INNER_L3_IPV4_EXT: u32 = 0x0020_0000;
+    /// Inner IPv6.
+    pub const INNER_L3_IPV6: u32 = 0x0030_0000;
+    /// Inner IPv6 with extension headers.
+    pub const INNER_L3_IPV6_EXT: u32 = 0x0050_0000;
+    /// Mask of the inner L3 nibble.
+    pub const INNER_L3_MASK: u32 = 0x00f0_0000;
+    /// Inner TCP.
+    pub const INNER_L4_TCP: u32 = 0x0100_0000;
+    /// Inner UDP.
+    pub const INNER_L4_UDP: u32 = 0x0200_0000;
+    /// Inner IP fragment.
+    pub const INNER_L4_FRAG: u32 = 0x0300_0000;
+    /// Inner SCTP.
+    pub const INNER_L4_SCTP: u32 = 0x0400_0000;
+    /// Inner ICMP.
+    pub const INNER_L4_ICMP: u32 = 0x0500_0000;
+    /// Inner other unfragmented L4.
+    pub const INNER_L4_NONFRAG: u32 = 0x0600_0000;
+    /// Mask of the inner L4 nibble.
+    pub const INNER_L4_MASK: u32 = 0x0f00_0000;
+}
+
+/// What is known about a packet, beyond its buffer: filled by drivers and parsers, read by
+/// everyone. Reset to the default (all zero) when the mbuf is freed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketInfo {
+    /// Offload flags: RX results and TX requests.
+    pub ol_flags: OffloadFlags,
+    /// Packet type, see [`ptype`].
+    pub packet_type: u32,
+    /// RSS hash (valid with [`OffloadFlags::RX_RSS_HASH`]).
+    pub rss_hash: u32,
+    /// Input port (RX) or the port it is meant for.
+    pub port: u16,
+    /// RX queue it arrived on.
+    pub queue: u16,
+    /// VLAN tag control information (with `RX_VLAN`/`RX_VLAN_STRIPPED`/`TX_VLAN`).
+    pub vlan_tci: u16,
+    /// L2 header length in bytes.
+    pub l2_len: u16,
+    /// L3 header length in bytes.
+    pub l3_len: u16,
+    /// L4 header length in bytes.
+    pub l4_len: u16,
+    /// Free for the application.
+    pub user_data: u64,
+    /// Receive timestamp (nanoseconds, with [`OffloadFlags::RX_TIMESTAMP`]).
+    pub timestamp: u64,
+}
+
+/// The metadata of one mbuf. Written only by the unique owner of the mbuf; while the mbuf is
+/// shared (reference count above 1) it is read-only except for the reference count.
+#[repr(C, align(64))]
+pub(crate) struct MbufMeta {
+    // First cache line: everything RX/TX and free touch.
+    /// The pool this mbuf belongs to (lives as long as any of its mbufs).
+    pub(crate) pool: *const PoolInner,
+    /// Start of the chunk (the buffer).
+    pub(crate) buf_addr: *mut u8,
+    /// Next segment, owned by this one.
+    pub(crate) next: Option<Mbuf>,
+    /// Index of the chunk in the pool's region.
+    pub(crate) chunk_index: u32,
+    /// Bytes in this segment and all after it (meaningful on the first segment).
+    pub(crate) pkt_len: u32,
+    /// Number of handles and chain links owning this segment.
+    pub(crate) refcnt: AtomicU32,
+    /// Offset of the data from the start of the buffer.
+    pub(crate) data_off: u16,
+    /// Bytes of data in this segment.
+    pub(crate) data_len: u16,
+    /// Usable bytes of the buffer (headroom + data room).
+    pub(crate) buf_len: u16,
+    /// Segments in the chain starting here (meaningful on the first segment).
+    pub(crate) nb_segs: u16,
+    /// The pool's headroom: `data_off` after a reset.
+    pub(crate) default_data_off: u16,
+    pub(crate) info: PacketInfo,
+}
+
+const _: () = assert!(std::mem::size_of::<MbufMeta>() == META_SIZE);
+const _: () = assert!(std::mem::align_of::<MbufMeta>() == 64);
+const _: () = assert!(
+    std::mem::offset_of!(MbufMeta, info) + 16 <= 64,
+    "hot fields on line 0"
+);

@@ -1,0 +1,739 @@
+//! [`Mempool`]: fixed-size packet buffers with per-lcore caches, rte_mempool style.
+//!
+//! Free objects are chunk indices. They live in a shared multi-producer/multi-consumer
+//! [`Ring<u32>`] fronted by one cache per lcore (see the `cache` module), so that in the steady
+//! state a worker allocates and frees from its own cache without touching shared memory. Each
+//! chunk has 128 bytes of metadata in a separate array (see `meta`); a freed mbuf's metadata is
+//! reset at free time, so allocation only has to pop an index.
+//!
+//! Counters are per lcore (written by their owner only) and summed on read: no contended atomic
+//! on the fast path. `in_use = allocated - freed`, `available = capacity - in_use`.
+//!
+//! Lifetime: [`Mempool`] is a cheap handle; mbufs do not hold one (that would be a shared
+//! atomic per allocation). When the last handle drops with mbufs (or raw chunks) still out, the
+//! pool's memory is deliberately leaked with a warning, so those mbufs stay valid; otherwise it is
+//! unmapped.
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ferroplane_ring::Ring;
+
+use crate::cache::{LcoreCache, SharedCounters};
+use crate::error::MempoolError;
+use crate::lcore::{self, MAX_LCORES};
+use crate::mbuf::{self, Mbuf};
+use crate::meta::{META_SIZE, MbufMeta};
+use crate::region::{HugePolicy, HugeRegion, RegionConfig};
+use crate::{MAX_BURST, MbufBurst};
+
+/// Largest per-lcore cache size (DPDK's `RTE_MEMPOOL_CACHE_MAX_SIZE`).
+pub const CACHE_MAX: usize = 512;
+/// Default headroom before the packet data (DPDK's `RTE_PKTMBUF_HEADROOM`).
+pub const DEFAULT_HEADROOM: usize = 128;
+/// Default data room after the headroom.
+pub const DEFAULT_DATA_ROOM: usize = 2048;
+/// Largest object count.
+pub const MAX_COUNT: usize = 1 << 30;
+/// Largest usable buffer (headroom + data room): mbuf offsets and lengths are 16-bit.
+pub const MAX_BUF_LEN: usize = u16::MAX as usize;
+
+/// How to build a [`Mempool`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// Name, used in errors and logs.
+    pub name: String,
+    /// Number of mbufs.
+    pub count: usize,
+    /// Objects per lcore cache, `0..=CACHE_MAX` and at most `count` (0: no caches).
+    pub cache_size: usize,
+    /// Bytes reserved before the data of a fresh mbuf.
+    pub headroom: usize,
+    /// Bytes of data room after the headroom.
+    pub data_room: usize,
+    /// Chunk size, a power of two (for an aligned AF_XDP UMEM); `None`: headroom + data room
+    /// rounded up to 64 bytes.
+    pub chunk_size: Option<usize>,
+    /// Hugepages or not.
+    pub hugepages: HugePolicy,
+    /// `mlock` the memory.
+    pub lock_memory: bool,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            name: "mbuf_pool".into(),
+            count: 8192,
+            cache_size: 256,
+            headroom: DEFAULT_HEADROOM,
+            data_room: DEFAULT_DATA_ROOM,
+            chunk_size: None,
+            hugepages: HugePolicy::Auto,
+            lock_memory: false,
+        }
+    }
+}
+
+impl MempoolConfig {
+    /// `count` mbufs named `name`, defaults otherwise.
+    pub fn new(name: &str, count: usize) -> Self {
+        MempoolConfig {
+            name: name.into(),
+            count,
+            ..Default::default()
+        }
+    }
+}
+
+/// The shared state of a pool. Never moves; freed only when no handle and no mbuf remains.
+pub(crate) struct PoolInner {
+    pub(crate) name: String,
+    pub(crate) count: usize,
+    cache_size: usize,
+    flush_threshold: usize,
+    pub(crate) headroom: u16,
+    pub(crate) buf_len: u16,
+    pub(crate) data: HugeRegion,
+    meta: HugeRegion,
+    ring: Ring<u32>,
+    caches: Box<[LcoreCache]>,
+    shared: SharedCounters,
+}
+
+impl PoolInner {
+    /// The cache of the calling thread's lcore, if it has one.
+    #[inline]
+    fn my_cache(&self) -> Option<&LcoreCache> {
+        self.caches.get(lcore::current_raw() as usize)
+    }
+
+    /// Takes exactly `out.len()` objects or none; does not count.
+    #[inline]
+    fn take_bulk(&self, cache: Option<&LcoreCache>, out: &mut [u32]) -> bool {
+        match cache {
+            Some(c) if out.len() < self.cache_size => {
+                // SAFETY: `c` is the cache of the lcore id this thread holds (`my_cache`), and
+                // `out.len() < cache_size`.
+                if unsafe { c.get(&self.ring, self.cache_size, out) } {
+                    return true;
+                }
+            }
+            _ => {
+                if self.ring.dequeue_bulk(out) == out.len() {
+                    return true;
+                }
+            }
+        }
+        let n = self.take_burst_slow(cache, out);
+        if n == out.len() {
+            return true;
+        }
+        self.give(cache, &out[..n]);
+        false
+    }
+
+    /// Takes what the ring and then this lcore's cache have, up to `out.len()`; does not count.
+    fn take_burst_slow(&self, cache: Option<&LcoreCache>, out: &mut [u32]) -> usize {
+        let mut n = self.ring.dequeue_burst(out);
+        if let Some(c) = cache {
+            // SAFETY: the calling thread holds `c`'s lcore id.
+            n += unsafe { c.take(&mut out[n..]) };
+        }
+        n
+    }
+
+    /// Returns objects; does not count.
+    #[inline]
+    fn give(&self, cache: Option<&LcoreCache>, objs: &[u32]) {
+        match cache {
+            Some(c) if self.cache_size > 0 => {
+                // SAFETY: the calling thread holds `c`'s lcore id; the threshold was set with
+                // cache_size < flush_threshold <= 2 * cache_size.
+                unsafe { c.put(&self.ring, self.cache_size, self.flush_threshold, objs) }
+            }
+            _ => {
+                let n = self.ring.enqueue_burst(objs);
+                debug_assert_eq!(n, objs.len(), "mempool ring overflow (double free?)");
+            }
+        }
+    }
+
+    fn count_allocs(&self, cache: Option<&LcoreCache>, n: usize) {
+        match cache {
+            Some(c) => c.count_allocs(n),
+            None => _ = self.shared.allocs.fetch_add(n as u64, Ordering::AcqRel),
+        }
+    }
+
+    fn count_frees(&self, cache: Option<&LcoreCache>, n: usize) {
+        match cache {
+            Some(c) => c.count_frees(n),
+            None => _ = self.shared.frees.fetch_add(n as u64, Ordering::AcqRel),
+        }
+    }
+
+    fn count_failure(&self, cache: Option<&LcoreCache>) {
+        match cache {
+            Some(c) => c.count_failure(),
+            None => _ = self.shared.failures.fetch_add(1, Ordering::AcqRel),
+        }
+    }
+
+    /// Takes `out.len()` objects or none, counting.
+    #[inline(always)]
+    pub(crate) fn get(&self, out: &mut [u32]) -> bool {
+        if let Some(c) = self.my_cache() {
+            // SAFETY: `c` is the cache of the lcore id this thread holds.
+            if out.len() < self.cache_size && unsafe { c.get_fast(out) } {
+                c.count_allocs(out.len());
+                return true;
+            }
+        }
+        self.get_slow(out)
+    }
+
+    /// `get` when the cache cannot serve the request alone.
+    #[inline(never)]
+    fn get_slow(&self, out: &mut [u32]) -> bool {
+        let cache = self.my_cache();
+        let ok = self.take_bulk(cache, out);
+        if ok {
+            self.count_allocs(cache, out.len());
+        } else {
+            self.count_failure(cache);
+        }
+        ok
+    }
+
+    /// Takes up to `out.len()` objects (as many as can be had), counting; a short count is a
+    /// failure.
+    #[inline(never)]
+    fn get_burst_slow(&self, out: &mut [u32]) -> usize {
+        let cache = self.my_cache();
+        let n = if self.take_bulk(cache, out) { out.len() } else { self.take_burst_slow(cache, out) };
+        if n > 0 {
+            self.count_allocs(cache, n);
+        }
+        if n < out.len() {
+            self.count_failure(cache);
+        }
+        n
+    }
+
+    /// Returns objects to the pool, counting. The counter is written last: once `in_use()`
+    /// reads 0, no free is still touching the pool.
+    #[inline(always)]
+    pub(crate) fn put(&self, objs: &[u32]) {
+        if let Some(c) = self.my_cache() {
+            // SAFETY: `c` is the cache of the lcore id this thread holds; flush_threshold <=
+            // 2 * cache_size (and with no cache the threshold of 1 makes this fail for n > 0).
+            if unsafe { c.put_fast(self.flush_threshold, objs) } {
+                c.count_frees(objs.len());
+                return;
+            }
+        }
+        self.put_slow(objs);
+    }
+
+    /// `put` when the cache must flush (or there is none).
+    #[inline(never)]
+    fn put_slow(&self, objs: &[u32]) {
+        let cache = self.my_cache();
+        self.give(cache, objs);
+        self.count_frees(cache, objs.len());
+    }
+
+    /// Metadata of chunk `index` (`index < count`).
+    #[inline]
+    pub(crate) fn meta_ptr(&self, index: u32) -> NonNull<MbufMeta> {
+        debug_assert!((index as usize) < self.count);
+        // The metadata region is `count` chunks of META_SIZE bytes, 64-aligned, never null.
+        let p = self.meta.chunk_ptr(index).cast::<MbufMeta>();
+        NonNull::new(p).unwrap_or(NonNull::dangling())
+    }
+
+    fn in_use(&self) -> usize {
+        // Frees first: any object freed was allocated before, so this never undercounts.
+        let frees: u64 = self.caches.iter().map(|c| c.counters().1).sum::<u64>()
+            + self.shared.frees.load(Ordering::Acquire);
+        let allocs: u64 = self.caches.iter().map(|c| c.counters().0).sum::<u64>()
+            + self.shared.allocs.load(Ordering::Acquire);
+        (allocs.wrapping_sub(frees) as i64).clamp(0, self.count as i64) as usize
+    }
+
+    fn failures(&self) -> u64 {
+        self.caches.iter().map(|c| c.counters().2).sum::<u64>()
+            + self.shared.failures.load(Ordering::Acquire)
+    }
+}
+
+struct PoolPtr(NonNull<PoolInner>);
+// SAFETY: PoolInner is Sync; the registry only uses the pointer under its lock.
+unsafe impl Send for PoolPtr {}
+
+/// Every live (or leaked) pool, so that an lcore guard can flush its caches.
+static POOLS: Mutex<Vec<PoolPtr>> = Mutex::new(Vec::new());
+
+fn pools() -> MutexGuard<'static, Vec<PoolPtr>> {
+    POOLS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Flushes lcore `id`'s cache in every pool to the pool's ring. Called by the lcore guard of
+/// the thread holding `id`, before it releases the id.
+pub(crate) fn flush_lcore_caches(id: u32) {
+    let pools = pools();
+    for p in pools.iter() {
+        // SAFETY: pools are removed from the registry (under this lock) before being freed.
+        let pool = unsafe { p.0.as_ref() };
+        if let Some(c) = pool.caches.get(id as usize) {
+            // SAFETY: the calling thread holds lcore `id` (it is dropping that id's guard).
+            unsafe { c.flush(&pool.ring) };
+        }
+    }
+}
+
+struct Handle(NonNull<PoolInner>);
+
+// SAFETY: PoolInner is shared through `&` only; its mutable state is atomics, the ring, and
+// caches each confined to their lcore's thread.
+unsafe impl Send for Handle {}
+// SAFETY: as above.
+unsafe impl Sync for Handle {}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut pools = pools();
+        // SAFETY: the pool is alive: only this (last) handle frees it.
+        let pool = unsafe { self.0.as_ref() };
+        let in_use = pool.in_use();
+        if in_use > 0 {
+            log::warn!(
+                "mempool '{}' dropped with {in_use} mbufs still in use: leaking its memory so they stay valid",
+                pool.name
+            );
+            return;
+        }
+        pools.retain(|p| p.0 != self.0);
+        drop(pools);
+        // SAFETY: allocated by Box in `Mempool::new`; no handle remains, no mbuf or raw chunk
+        // is out (in_use is 0 and only frees, never allocations, can happen without a handle),
+        // and the pool left the registry, so nothing can reach it any more.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// A pool of packet buffers ([`Mbuf`]s) in one [`HugeRegion`], with per-lcore caches.
+/// A cheap `Clone` handle, `Send + Sync`.
+///
+/// ```
+/// use ferroplane_mempool::{HugePolicy, Mempool, MempoolConfig};
+///
+/// let pool = Mempool::new(&MempoolConfig { cache_size: 32, hugepages: HugePolicy::Never, ..MempoolConfig::new("doc", 64) })?;
+/// let mut m = pool.alloc().expect("pool has free mbufs");
+/// m.append(4)?.copy_from_slice(b"ping");
+/// assert_eq!(m.data(), b"ping");
+/// assert_eq!(pool.in_use(), 1);
+/// drop(m);
+/// assert_eq!(pool.in_use(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Mempool {
+    /// The same pointer as `handle.0`, kept here to save a dependent load per call; `_handle` keeps the pool alive.
+    inner: NonNull<PoolInner>,
+    _handle: Arc<Handle>,
+}
+
+// SAFETY: as for `Handle`: `inner` is only used as `&PoolInner`, which is Sync.
+unsafe impl Send for Mempool {}
+// SAFETY: as above.
+unsafe impl Sync for Mempool {}
+
+impl std::fmt::Debug for Mempool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mempool")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .field("in_use", &self.in_use())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mempool {
+    /// Creates a pool, validating `cfg` and mapping its memory.
+    pub fn new(cfg: &MempoolConfig) -> Result<Mempool, MempoolError> {
+        let name = &cfg.name;
+        if cfg.count == 0 {
+            return Err(MempoolError::ZeroCount(name.clone()));
+        }
+        if cfg.count > MAX_COUNT {
+            return Err(MempoolError::CountTooLarge {
+                name: name.clone(),
+                count: cfg.count,
+                max: MAX_COUNT,
+            });
+        }
+        let cache_max = CACHE_MAX.min(cfg.count);
+        if cfg.cache_size > cache_max {
+            return Err(MempoolError::CacheTooLarge {
+                name: name.clone(),
+                cache_size: cfg.cache_size,
+                max: cache_max,
+            });
+        }
+        if cfg.data_room == 0 {
+            return Err(MempoolError::ZeroDataRoom(name.clone()));
+        }
+        let needed = cfg.headroom.saturating_add(cfg.data_room);
+        let limit = cfg.chunk_size.unwrap_or(usize::MAX).min(MAX_BUF_LEN);
+        if needed > limit {
+            return Err(MempoolError::BufferDoesNotFit {
+                name: name.clone(),
+                headroom: cfg.headroom,
+                data_room: cfg.data_room,
+                needed,
+                limit,
+            });
+        }
+        let region_err = |source| MempoolError::Region {
+            name: name.clone(),
+            source,
+        };
+        let data = HugeRegion::new(&RegionConfig {
+            chunk_size: cfg.chunk_size.unwrap_or(needed.next_multiple_of(64)),
+            chunk_count: cfg.count,
+            policy: cfg.hugepages,
+            power_of_two: cfg.chunk_size.is_some(),
+            lock: cfg.lock_memory,
+        })
+        .map_err(region_err)?;
+        let meta = HugeRegion::new(&RegionConfig {
+            chunk_size: META_SIZE,
+            chunk_count: cfg.count,
+            policy: cfg.hugepages,
+            power_of_two: true,
+            lock: cfg.lock_memory,
+        })
+        .map_err(region_err)?;
+        let ring_capacity = cfg.count.next_power_of_two();
+        let ring = Ring::new(ring_capacity).map_err(|e| MempoolError::CountTooLarge {
+            name: format!("{name} ({e})"),
+            count: cfg.count,
+            max: MAX_COUNT,
+        })?;
+        let cache_size = cfg.cache_size;
+        let caches = (0..MAX_LCORES)
+            .map(|_| LcoreCache::new(cache_size))
+            .collect();
+        let inner = Box::new(PoolInner {
+            name: name.clone(),
+            count: cfg.count,
+            cache_size,
+            flush_threshold: (cache_size * 3 / 2).max(cache_size + 1),
+            headroom: cfg.headroom as u16,
+            buf_len: needed as u16,
+            data,
+            meta,
+            ring,
+            caches,
+            shared: SharedCounters::default(),
+        });
+        let inner = NonNull::from(Box::leak(inner));
+        // SAFETY: just allocated; nothing else refers to it yet.
+        let pool = unsafe { inner.as_ref() };
+        let mut batch = [0u32; 256];
+        let mut next = 0usize;
+        while next < pool.count {
+            let n = (pool.count - next).min(batch.len());
+            for (k, slot) in batch[..n].iter_mut().enumerate() {
+                let index = (next + k) as u32;
+                mbuf::init_meta(pool, index);
+                *slot = index;
+            }
+            let queued = pool.ring.enqueue_bulk(&batch[..n]);
+            debug_assert_eq!(queued, n);
+            next += n;
+        }
+        pools().push(PoolPtr(inner));
+        log::debug!(
+            "mempool '{}': {} x {} bytes ({}), cache {}",
+            pool.name,
+            pool.count,
+            pool.data.chunk_size(),
+            if pool.data.is_hugepage_backed() {
+                "2 MiB pages"
+            } else {
+                "4 KiB pages"
+            },
+            cache_size
+        );
+        Ok(Mempool { inner, _handle: Arc::new(Handle(inner)) })
+    }
+
+    #[inline]
+    pub(crate) fn inner(&self) -> &PoolInner {
+        // SAFETY: the pool lives at least as long as any handle (`self._handle` keeps it).
+        unsafe { self.inner.as_ref() }
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.inner().name
+    }
+
+    /// Total number of mbufs.
+    pub fn capacity(&self) -> usize {
+        self.inner().count
+    }
+
+    /// Mbufs (and raw chunks) currently handed out.
+    pub fn in_use(&self) -> usize {
+        self.inner().in_use()
+    }
+
+    /// Mbufs not handed out (in the ring or in some lcore's cache).
+    pub fn available(&self) -> usize {
+        self.capacity() - self.in_use()
+    }
+
+    /// Allocation requests that failed because the pool (as seen from the caller) was empty.
+    pub fn alloc_failures(&self) -> u64 {
+        self.inner().failures()
+    }
+
+    /// Objects per lcore cache.
+    pub fn cache_size(&self) -> usize {
+        self.inner().cache_size
+    }
+
+    /// Headroom of a fresh mbuf.
+    pub fn headroom(&self) -> usize {
+        self.inner().headroom as usize
+    }
+
+    /// Usable bytes per buffer: headroom + data room.
+    pub fn buf_len(&self) -> usize {
+        self.inner().buf_len as usize
+    }
+
+    /// Data room after the headroom.
+    pub fn data_room(&self) -> usize {
+        self.buf_len() - self.headroom()
+    }
+
+    /// The region holding the packet buffers (one chunk per mbuf), e.g. to register as UMEM.
+    pub fn region(&self) -> &HugeRegion {
+        &self.inner().data
+    }
+
+    /// Allocates one mbuf: empty, `headroom()` bytes of headroom, metadata reset. `None` (and
+    /// a counted failure) when the pool is exhausted.
+    #[inline]
+    pub fn alloc(&self) -> Option<Mbuf> {
+        let pool = self.inner();
+        let mut index = [0u32];
+        // SAFETY: the index was just taken from the pool, so nothing else owns it, and free
+        // objects' metadata is reset.
+        pool.get(&mut index)
+            .then(|| unsafe { Mbuf::from_meta(pool.meta_ptr(index[0])) })
+    }
+
+    /// Allocates exactly `n` mbufs onto the end of `burst`, or none (with a counted failure) if
+    /// the pool cannot supply them all or `burst` has room for fewer than `n`. Returns `n` or 0.
+    #[inline]
+    pub fn alloc_bulk(&self, burst: &mut MbufBurst, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        if n > burst.free() {
+            return 0;
+        }
+        let pool = self.inner();
+        let mut indices = [0u32; MAX_BURST];
+        let indices = &mut indices[..n];
+        if !pool.get(indices) {
+            return 0;
+        }
+        for &index in indices.iter() {
+            // SAFETY: as in `alloc`.
+            let m = unsafe { Mbuf::from_meta(pool.meta_ptr(index)) };
+            // Room was checked above.
+            if let Err(m) = burst.push(m) {
+                drop(m);
+            }
+        }
+        n
+    }
+
+    /// Takes up to `out.len()` raw chunks out of the pool (for an AF_XDP fill ring) and writes
+    /// their indices to a prefix of `out`; returns how many. They count as in use until given
+    /// back with [`free_chunks`](Self::free_chunks) or turned into mbufs with
+    /// [`mbuf_from_chunk`](Self::mbuf_from_chunk). A short count is a counted failure.
+    pub fn alloc_chunks(&self, out: &mut [u32]) -> usize {
+        if out.is_empty() {
+            return 0;
+        }
+        let pool = self.inner();
+        if let Some(c) = pool.my_cache() {
+            // SAFETY: `c` is the cache of the lcore id this thread holds.
+            if out.len() < pool.cache_size && unsafe { c.get_fast(out) } {
+                c.count_allocs(out.len());
+                return out.len();
+            }
+        }
+        pool.get_burst_slow(out)
+    }
+
+    /// Returns raw chunks to the pool. Fails, returning none of them, if an index is out of
+    /// range.
+    ///
+    /// # Safety
+    /// Each index was taken out of this pool by [`alloc_chunks`](Self::alloc_chunks) or
+    /// [`Mbuf::into_chunk`] and is given back once, and nothing accesses the chunk afterwards
+    /// (the kernel included). Giving back an index twice would hand the same buffer out twice.
+    pub unsafe fn free_chunks(&self, indices: &[u32]) -> Result<(), MempoolError> {
+        let pool = self.inner();
+        if let Some(&index) = indices.iter().find(|&&i| i as usize >= pool.count) {
+            return Err(MempoolError::BadChunkIndex {
+                name: pool.name.clone(),
+                index,
+                count: pool.count,
+            });
+        }
+        for batch in indices.chunks(MAX_BURST) {
+            pool.put(batch);
+        }
+        Ok(())
+    }
+
+    /// Turns a raw chunk back into an mbuf whose data is `len` bytes at `data_off` from the
+    /// start of the chunk. Stays counted as in use. Fails on an index or range out of bounds.
+    ///
+    /// # Safety
+    /// `index` was taken out of this pool by [`alloc_chunks`](Self::alloc_chunks) or
+    /// [`Mbuf::into_chunk`], is not given back otherwise, and nothing else accesses the chunk
+    /// any more.
+    pub unsafe fn mbuf_from_chunk(
+        &self,
+        index: u32,
+        data_off: usize,
+        len: usize,
+    ) -> Result<Mbuf, MempoolError> {
+        let pool = self.inner();
+        if index as usize >= pool.count {
+            return Err(MempoolError::BadChunkIndex {
+                name: pool.name.clone(),
+                index,
+                count: pool.count,
+            });
+        }
+        let buf_len = pool.buf_len as usize;
+        if data_off > buf_len || len > buf_len - data_off {
+            return Err(MempoolError::BadDataRange {
+                name: pool.name.clone(),
+                data_off,
+                len,
+                buf_len,
+            });
+        }
+        // SAFETY: the caller gives us ownership of the chunk; its metadata was reset when it
+        // left the pool or by `into_chunk`.
+        let mut m = unsafe { Mbuf::from_meta(pool.meta_ptr(index)) };
+        m.set_data_range(data_off as u16, len as u16);
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(count: usize, cache: usize) -> MempoolConfig {
+        MempoolConfig {
+            cache_size: cache,
+            hugepages: HugePolicy::Never,
+            ..MempoolConfig::new("t", count)
+        }
+    }
+
+    #[test]
+    fn config_validation_names_the_bad_value() {
+        let e = Mempool::new(&cfg(0, 0)).unwrap_err();
+        assert!(matches!(e, MempoolError::ZeroCount(_)), "{e}");
+        let e = Mempool::new(&cfg(100, 101)).unwrap_err();
+        assert!(e.to_string().contains("101"), "{e}");
+        let e = Mempool::new(&cfg(10_000, 513)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MempoolError::CacheTooLarge {
+                    cache_size: 513,
+                    max: 512,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = Mempool::new(&MempoolConfig {
+            chunk_size: Some(2048),
+            ..cfg(8, 0)
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MempoolError::BufferDoesNotFit {
+                    needed: 2176,
+                    limit: 2048,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("2176"));
+        let e = Mempool::new(&MempoolConfig {
+            chunk_size: Some(3072),
+            headroom: 0,
+            ..cfg(8, 0)
+        })
+        .unwrap_err();
+        assert!(matches!(e, MempoolError::Region { .. }), "{e}");
+        assert!(e.to_string().contains("3072"), "{e}");
+        let e = Mempool::new(&MempoolConfig {
+            data_room: 0,
+            ..cfg(8, 0)
+        })
+        .unwrap_err();
+        assert!(matches!(e, MempoolError::ZeroDataRoom(_)));
+        let e = Mempool::new(&MempoolConfig {
+            data_room: 70_000,
+            ..cfg(8, 0)
+        })
+        .unwrap_err();
+        assert!(matches!(e, MempoolError::BufferDoesNotFit { .. }));
+        let e = Mempool::new(&cfg(MAX_COUNT + 1, 0)).unwrap_err();
+        assert!(matches!(e, MempoolError::CountTooLarge { .. }));
+    }
+
+    #[test]
+    fn geometry() {
+        let p = Mempool::new(&MempoolConfig {
+            chunk_size: Some(4096),
+            ..cfg(16, 4)
+        })
+        .unwrap();
+        assert_eq!(p.capacity(), 16);
+        assert_eq!(p.available(), 16);
+        assert_eq!(p.headroom(), 128);
+        assert_eq!(p.data_room(), 2048);
+        assert_eq!(p.buf_len(), 2176);
+        assert_eq!(p.region().chunk_size(), 4096);
+        assert_eq!(p.region().chunk_count(), 16);
+        let p = Mempool::new(&cfg(3, 1)).unwrap();
+        assert_eq!(p.region().chunk_size(), 2176);
+        assert_eq!(p.name(), "t");
+        assert!(format!("{p:?}").contains("capacity: 3"));
+    }
+}

@@ -1,0 +1,680 @@
+//! Unit tests of the public API (sized to run under Miri too).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::*;
+
+/// Unique lcore ids for tests running in parallel (the lcore module's own tests use 100+).
+fn next_lcore() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    assert!(id < 100, "test lcore ids exhausted");
+    id
+}
+
+fn pool(count: usize, cache: usize) -> Mempool {
+    Mempool::new(&MempoolConfig {
+        cache_size: cache,
+        hugepages: HugePolicy::Never,
+        ..MempoolConfig::new("test", count)
+    })
+    .unwrap()
+}
+
+#[test]
+fn alloc_gives_empty_mbuf_with_headroom() {
+    let p = pool(4, 0);
+    let m = p.alloc().unwrap();
+    assert_eq!(m.len(), 0);
+    assert!(m.is_empty());
+    assert_eq!(m.pkt_len(), 0);
+    assert_eq!(m.nb_segs(), 1);
+    assert_eq!(m.headroom(), DEFAULT_HEADROOM);
+    assert_eq!(m.tailroom(), DEFAULT_DATA_ROOM);
+    assert_eq!(m.buf_len(), DEFAULT_HEADROOM + DEFAULT_DATA_ROOM);
+    assert_eq!(*m.info(), PacketInfo::default());
+    assert!(m.is_unique());
+    assert_eq!((p.in_use(), p.available()), (1, 3));
+    drop(m);
+    assert_eq!((p.in_use(), p.available()), (0, 4));
+    assert_eq!(
+        std::mem::size_of::<Option<Mbuf>>(),
+        std::mem::size_of::<usize>()
+    );
+}
+
+#[test]
+fn exhaustion_returns_none_and_counts() {
+    let p = pool(8, 0);
+    let held: Vec<Mbuf> = (0..8).map(|_| p.alloc().unwrap()).collect();
+    assert!(p.alloc().is_none());
+    assert!(p.alloc().is_none());
+    assert_eq!(p.alloc_failures(), 2);
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 1), 0);
+    assert_eq!(p.alloc_failures(), 3);
+    assert_eq!(p.in_use(), 8);
+    drop(held);
+    assert_eq!(p.alloc_bulk(&mut b, 8), 8);
+    drop(b);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn exhaustion_with_lcore_cache_uses_cache_and_ring() {
+    let p = pool(16, 4);
+    let _g = lcore::register(next_lcore()).unwrap();
+    // Fill the cache: free a few after allocating.
+    let mut held: Vec<Mbuf> = (0..6).map(|_| p.alloc().unwrap()).collect();
+    held.truncate(1);
+    // 5 objects now sit in this lcore's cache, 10 in the ring: all 15 must be allocatable.
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 15), 15);
+    assert!(p.alloc().is_none());
+    assert_eq!(p.alloc_failures(), 1);
+    let mut chunks: Vec<u32> = b.iter().chain(held.iter()).map(Mbuf::chunk_index).collect();
+    chunks.sort_unstable();
+    chunks.dedup();
+    assert_eq!(chunks.len(), 16, "no chunk handed out twice");
+    drop(b);
+    drop(held);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn alloc_bulk_is_all_or_nothing() {
+    let p = pool(10, 0);
+    let mut a = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut a, 8), 8);
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 4), 0);
+    assert!(b.is_empty());
+    assert_eq!(p.in_use(), 8);
+    assert_eq!(p.alloc_failures(), 1);
+    assert_eq!(p.alloc_bulk(&mut b, 2), 2);
+    assert_eq!(p.alloc_bulk(&mut b, 0), 0);
+    // More than the burst has room for: refused without touching the pool.
+    let mut full = MbufBurst::new();
+    drop(a);
+    let p2 = pool(100, 0);
+    assert_eq!(p2.alloc_bulk(&mut full, 60), 60);
+    assert_eq!(p2.alloc_bulk(&mut full, 5), 0);
+    assert_eq!(p2.in_use(), 60);
+    drop(full);
+    drop(b);
+    assert_eq!((p.in_use(), p2.in_use()), (0, 0));
+}
+
+#[test]
+fn prepend_append_adj_trim() {
+    let p = pool(2, 0);
+    let mut m = p.alloc().unwrap();
+    m.append(4).unwrap().copy_from_slice(b"abcd");
+    assert_eq!(m.data(), b"abcd");
+    m.prepend(2).unwrap().copy_from_slice(b"xy");
+    assert_eq!(m.data(), b"xyabcd");
+    assert_eq!((m.len(), m.pkt_len(), m.headroom()), (6, 6, 126));
+    assert_eq!(m.tailroom(), 2048 - 4);
+    m.adj(1).unwrap();
+    assert_eq!(m.data(), b"yabcd");
+    m.trim(2).unwrap();
+    assert_eq!(m.data(), b"yab");
+    assert_eq!(m.pkt_len(), 3);
+    m.data_mut().unwrap()[0] = b'Y';
+    assert_eq!(m.slice(0, 2), Some(&b"Ya"[..]));
+    assert_eq!(m.slice(2, 2), None);
+    assert_eq!(
+        m.prepend(200).unwrap_err(),
+        MbufError::NoHeadroom {
+            requested: 200,
+            available: 127
+        }
+    );
+    assert_eq!(
+        m.append(3000).unwrap_err(),
+        MbufError::NoTailroom {
+            requested: 3000,
+            available: 2046
+        }
+    );
+    assert!(matches!(m.adj(4), Err(MbufError::OutOfRange { .. })));
+    assert!(matches!(m.trim(4), Err(MbufError::OutOfRange { .. })));
+    assert_eq!(m.data(), b"Yab", "failed calls change nothing");
+    let all = m.append(m.tailroom()).unwrap().len();
+    assert_eq!(all, 2046);
+    assert_eq!(m.tailroom(), 0);
+    let head = m.headroom();
+    m.prepend(head).unwrap();
+    assert_eq!(m.len(), m.buf_len());
+    drop(m);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn metadata_is_reset_on_free() {
+    let p = pool(1, 0);
+    let mut m = p.alloc().unwrap();
+    let chunk = m.chunk_index();
+    m.append(100).unwrap();
+    m.adj(10).unwrap();
+    {
+        let info = m.info_mut().unwrap();
+        info.port = 3;
+        info.queue = 1;
+        info.rss_hash = 0xdead_beef;
+        info.ol_flags = OffloadFlags::RX_RSS_HASH | OffloadFlags::RX_IP_CKSUM_GOOD;
+        info.packet_type = ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_UDP;
+        info.vlan_tci = 7;
+        info.l2_len = 14;
+        info.user_data = 99;
+        info.timestamp = 5;
+    }
+    assert!(m.info().ol_flags.contains(OffloadFlags::RX_RSS_HASH));
+    assert_eq!(m.info().packet_type & ptype::L4_MASK, ptype::L4_UDP);
+    drop(m);
+    let m = p.alloc().unwrap();
+    assert_eq!(m.chunk_index(), chunk);
+    assert_eq!(*m.info(), PacketInfo::default());
+    assert_eq!(
+        (m.headroom(), m.len(), m.pkt_len(), m.nb_segs()),
+        (128, 0, 0, 1)
+    );
+}
+
+#[test]
+fn clone_shares_read_only() {
+    let p = pool(2, 0);
+    let mut a = p.alloc().unwrap();
+    a.append(3).unwrap().copy_from_slice(b"abc");
+    let mut b = a.clone();
+    assert_eq!((a.refcnt(), b.refcnt()), (2, 2));
+    assert_eq!(b.data(), b"abc");
+    assert_eq!(p.in_use(), 1, "a clone is not a new buffer");
+    assert!(a.data_mut().is_none());
+    assert!(b.info_mut().is_none());
+    assert_eq!(b.prepend(1).unwrap_err(), MbufError::Shared { refcnt: 2 });
+    assert!(matches!(a.append(1), Err(MbufError::Shared { .. })));
+    assert!(matches!(a.adj(1), Err(MbufError::Shared { .. })));
+    assert!(matches!(a.trim(1), Err(MbufError::Shared { .. })));
+    assert!(matches!(a.write(0, b"x"), Err(MbufError::Shared { .. })));
+    let b = b.into_chunk().unwrap_err();
+    let c = std::thread::spawn(move || {
+        assert_eq!(b.data(), b"abc");
+        b
+    })
+    .join()
+    .unwrap();
+    drop(c);
+    assert!(a.is_unique());
+    a.data_mut().unwrap()[0] = b'A';
+    assert_eq!(a.data(), b"Abc");
+    assert_eq!(p.in_use(), 1);
+    drop(a);
+    assert_eq!(p.in_use(), 0);
+}
+
+fn filled(p: &Mempool, bytes: &[u8]) -> Mbuf {
+    let mut m = p.alloc().unwrap();
+    m.append(bytes.len()).unwrap().copy_from_slice(bytes);
+    m
+}
+
+#[test]
+fn chains_read_write_and_free_all_segments() {
+    let p = pool(4, 0);
+    let mut head = filled(&p, b"hello ");
+    head.chain(filled(&p, b"big ")).unwrap();
+    head.chain(filled(&p, b"world")).unwrap();
+    assert_eq!((head.nb_segs(), head.pkt_len(), head.len()), (3, 15, 6));
+    let lens: Vec<usize> = head.segments().map(Mbuf::len).collect();
+    assert_eq!(lens, [6, 4, 5]);
+    let mut out = [0u8; 32];
+    assert_eq!(head.linearize_into(&mut out).unwrap(), 15);
+    assert_eq!(&out[..15], b"hello big world");
+    assert!(matches!(
+        head.linearize_into(&mut [0u8; 10]),
+        Err(MbufError::OutOfRange { .. })
+    ));
+    let mut mid = [0u8; 7];
+    head.read(4, &mut mid).unwrap();
+    assert_eq!(&mid, b"o big w");
+    assert!(matches!(
+        head.read(10, &mut [0u8; 6]),
+        Err(MbufError::OutOfRange { .. })
+    ));
+    head.write(5, b"_BIG_").unwrap();
+    head.read(0, &mut out[..15]).unwrap();
+    assert_eq!(&out[..15], b"hello_BIG_world");
+    head.append(1).unwrap()[0] = b'!';
+    assert_eq!(head.pkt_len(), 16);
+    assert_eq!(head.segments().last().unwrap().data(), b"world!");
+    head.trim(6).unwrap();
+    assert_eq!(head.pkt_len(), 10);
+    assert_eq!(p.in_use(), 3);
+    drop(head);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn chain_with_shared_tail_and_refusals() {
+    let p = pool(6, 0);
+    let payload = filled(&p, b"payload");
+    let mut h1 = filled(&p, b"h1:");
+    let mut h2 = filled(&p, b"h2:");
+    h1.chain(payload.clone()).unwrap();
+    h2.chain(payload.clone()).unwrap();
+    assert_eq!(payload.refcnt(), 3);
+    let mut out = [0u8; 10];
+    h2.linearize_into(&mut out).unwrap();
+    assert_eq!(&out, b"h2:payload");
+    // A write to the unshared second segment of a shared head is refused too.
+    let mut h3 = filled(&p, b"h3:");
+    h3.chain(filled(&p, b"tail")).unwrap();
+    let h3_clone = h3.clone();
+    assert!(matches!(
+        h3.write(4, b"T"),
+        Err(MbufError::Shared { refcnt: 2 })
+    ));
+    drop(h3_clone);
+    h3.write(4, b"T").unwrap();
+    let mut out7 = [0u8; 7];
+    h3.read(0, &mut out7).unwrap();
+    assert_eq!(&out7, b"h3:tTil");
+    drop(h3);
+    // The shared last segment cannot grow or shrink, and nothing can be chained after it.
+    assert!(matches!(h1.append(1), Err(MbufError::Shared { refcnt: 3 })));
+    assert!(matches!(h1.trim(1), Err(MbufError::Shared { .. })));
+    assert!(matches!(h1.write(5, b"X"), Err(MbufError::Shared { .. })));
+    h1.write(0, b"H").unwrap(); // the unshared header is writable
+    let extra = filled(&p, b"!");
+    let err = h1.chain(extra).unwrap_err();
+    assert!(matches!(err.error, MbufError::Shared { .. }));
+    assert!(err.to_string().contains("shared"));
+    // A chain cannot be closed into a cycle: the head's segments would have to be shared.
+    let tail_again = payload.clone();
+    let err2 = h2.chain(tail_again).unwrap_err();
+    drop(err2);
+    drop(err);
+    assert_eq!(
+        p.in_use(),
+        3,
+        "the refused tails were freed with their errors"
+    );
+    drop(h1);
+    assert_eq!(
+        p.in_use(),
+        2,
+        "payload still referenced by h2 and the handle"
+    );
+    assert_eq!(payload.refcnt(), 2);
+    drop(payload);
+    assert_eq!(p.in_use(), 2);
+    drop(h2);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn chain_refused_when_head_shared_and_too_long_checked() {
+    let p = pool(3, 0);
+    let mut a = filled(&p, b"a");
+    let a2 = a.clone();
+    let err = a.chain(filled(&p, b"b")).unwrap_err();
+    assert_eq!(err.error, MbufError::Shared { refcnt: 2 });
+    drop(err.tail);
+    drop(a2);
+    a.chain(filled(&p, b"b")).unwrap();
+    assert_eq!(a.nb_segs(), 2);
+    // into_chunk refuses chains.
+    let a = a.into_chunk().unwrap_err();
+    drop(a);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn burst_push_pop_drain_retain() {
+    let p = pool(70, 0);
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 64), 64);
+    assert!(b.is_full());
+    assert_eq!(b.free(), 0);
+    let extra = p.alloc().unwrap();
+    let extra = b.push(extra).unwrap_err();
+    drop(extra);
+    for (i, m) in b.iter_mut().enumerate() {
+        m.append(1).unwrap()[0] = i as u8;
+    }
+    let last = b.pop().unwrap();
+    assert_eq!(last.data(), [63]);
+    drop(last);
+    assert_eq!(b.len(), 63);
+    // Drain the middle: take two, let the drop free the rest of the range.
+    let mut d = b.drain(10..20);
+    assert_eq!(d.len(), 10);
+    let x = d.next().unwrap();
+    let y = d.next().unwrap();
+    drop(d);
+    assert_eq!((x.data()[0], y.data()[0]), (10, 11));
+    assert_eq!(b.len(), 53);
+    assert_eq!(b.get(10).unwrap().data(), [20]);
+    assert_eq!(p.in_use(), 55);
+    drop((x, y));
+    // Keep the even ones.
+    b.retain_mut(|m| m.data()[0] % 2 == 0);
+    assert!(b.iter().all(|m| m.data()[0] % 2 == 0));
+    assert_eq!(b.len(), 27);
+    assert_eq!(p.in_use(), 27);
+    let firsts: Vec<u8> = b.drain(..3).map(|m| m.data()[0]).collect();
+    assert_eq!(firsts, [0, 2, 4]);
+    assert_eq!(b.drain(100..).len(), 0);
+    b.clear();
+    assert!(b.is_empty());
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn retain_mut_panic_loses_nothing() {
+    let p = pool(8, 0);
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 8), 8);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut seen = 0;
+        b.retain_mut(|_| {
+            seen += 1;
+            if seen == 5 {
+                panic!("boom");
+            }
+            seen % 2 == 0
+        });
+    }));
+    assert!(r.is_err());
+    // 4 visited (2 kept), the panicking one and 3 unvisited are kept.
+    assert_eq!(b.len(), 6);
+    assert_eq!(p.in_use(), 6);
+    drop(b);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn free_bulk_groups_by_pool() {
+    let p1 = pool(8, 0);
+    let p2 = pool(8, 2);
+    let ms: Vec<Mbuf> = (0..12)
+        .map(|i| if i % 3 == 0 { p1.alloc() } else { p2.alloc() }.unwrap())
+        .collect();
+    assert_eq!((p1.in_use(), p2.in_use()), (4, 8));
+    free_bulk(ms);
+    assert_eq!((p1.in_use(), p2.in_use()), (0, 0));
+    assert_eq!((p1.available(), p2.available()), (8, 8));
+}
+
+#[test]
+fn mbuf_ring_moves_and_frees() {
+    let p = pool(40, 0);
+    let r = MbufRing::new(16).unwrap();
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 20), 20);
+    for (i, m) in b.iter_mut().enumerate() {
+        m.append(1).unwrap()[0] = i as u8;
+    }
+    assert_eq!(r.enqueue_burst(&mut b), 16);
+    assert_eq!(b.len(), 4);
+    assert_eq!(b.get(0).unwrap().data(), [16], "the rest stays in order");
+    assert_eq!(r.enqueue_bulk(&mut b), 0);
+    assert_eq!(b.len(), 4);
+    assert_eq!(
+        (r.len(), r.free_count(), r.capacity(), r.is_empty()),
+        (16, 0, 16, false)
+    );
+    let m = r.dequeue().unwrap();
+    assert_eq!(m.data(), [0]);
+    assert!(r.enqueue(m).is_ok());
+    let back = r.enqueue(p.alloc().unwrap()).unwrap_err();
+    assert!(back.is_empty(), "a full ring gives the mbuf back");
+    drop(back);
+    assert_eq!(r.dequeue().unwrap().data(), [1]);
+    let mut out = MbufBurst::new();
+    assert_eq!(r.dequeue_bulk(&mut out, 20), 0);
+    assert_eq!(r.dequeue_burst(&mut out), 15);
+    assert_eq!(out.get(0).unwrap().data(), [2]);
+    assert_eq!(out.get(14).unwrap().data(), [0]);
+    assert!(r.enqueue(p.alloc().unwrap()).is_ok());
+    drop(out);
+    assert_eq!(p.in_use(), 4 + 1);
+    drop(r); // frees the one still queued
+    drop(b);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn mbuf_channel_frees_leftovers() {
+    let p = pool(16, 0);
+    let (mut tx, mut rx) = MbufRing::channel(8, SyncMode::Single, SyncMode::Single).unwrap();
+    assert!(tx.try_clone().is_none());
+    assert!(rx.try_clone().is_none());
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 10), 10);
+    assert_eq!(tx.enqueue_burst(&mut b), 8);
+    assert_eq!(
+        (tx.len(), tx.free_count(), tx.capacity(), tx.is_empty()),
+        (8, 0, 8, false)
+    );
+    let mut got = MbufBurst::new();
+    assert_eq!(rx.dequeue_bulk(&mut got, 3), 3);
+    assert!(rx.dequeue().is_some());
+    assert_eq!(rx.len(), 4);
+    assert_eq!(rx.dequeue_burst(&mut got), 4);
+    assert_eq!(tx.enqueue_bulk(&mut b), 2);
+    drop(rx); // frees the 2 queued
+    assert_eq!(p.in_use(), 7);
+    // Enqueued after the consumer is gone: freed when the producer goes too.
+    assert!(tx.enqueue(p.alloc().unwrap()).is_ok());
+    assert_eq!(p.in_use(), 8);
+    drop(tx);
+    drop(got);
+    assert_eq!(p.in_use(), 0);
+    let (tx, rx) = MbufRing::channel(8, SyncMode::Multi, SyncMode::Multi).unwrap();
+    assert!(tx.try_clone().is_some() && rx.try_clone().is_some());
+    assert!(format!("{tx:?} {rx:?}").contains("capacity: 8"));
+}
+
+#[test]
+fn raw_chunks_for_umem() {
+    let p = Mempool::new(&MempoolConfig {
+        chunk_size: Some(4096),
+        cache_size: 4,
+        hugepages: HugePolicy::Never,
+        ..MempoolConfig::new("umem", 16)
+    })
+    .unwrap();
+    let mut chunks = [0u32; 10];
+    assert_eq!(p.alloc_chunks(&mut chunks), 10);
+    assert_eq!(p.in_use(), 10);
+    let mut more = [0u32; 10];
+    assert_eq!(p.alloc_chunks(&mut more), 6, "short count when exhausted");
+    assert_eq!(p.alloc_failures(), 1);
+    assert_eq!(p.alloc_chunks(&mut []), 0);
+    let mut all: Vec<u32> = chunks.iter().chain(&more[..6]).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 16);
+    // SAFETY: these came from alloc_chunks and are given back once.
+    unsafe { p.free_chunks(&more[..6]) }.unwrap();
+    assert_eq!(p.in_use(), 10);
+    // SAFETY: an out-of-range index is refused before anything is freed.
+    let e = unsafe { p.free_chunks(&[chunks[0], 99]) }.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            MempoolError::BadChunkIndex {
+                index: 99,
+                count: 16,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(p.in_use(), 10);
+    // A driver receives into chunk[0] at offset 256, 60 bytes.
+    // SAFETY: chunk[0] came from alloc_chunks and is owned by this test.
+    let m = unsafe { p.mbuf_from_chunk(chunks[0], 256, 60) }.unwrap();
+    assert_eq!(
+        (m.headroom(), m.len(), m.pkt_len(), m.chunk_index()),
+        (256, 60, 60, chunks[0])
+    );
+    assert_eq!(
+        m.data_offset_in_region(),
+        p.region().offset_of(chunks[0]).unwrap() + 256
+    );
+    assert_eq!(
+        p.region().index_of(m.data_offset_in_region()),
+        Some(chunks[0])
+    );
+    assert_eq!(p.in_use(), 10);
+    // SAFETY: the range check fails before any ownership is assumed.
+    let bad_range = unsafe { p.mbuf_from_chunk(chunks[1], 2000, 200) };
+    assert!(matches!(bad_range, Err(MempoolError::BadDataRange { .. })));
+    // SAFETY: as above.
+    let bad_index = unsafe { p.mbuf_from_chunk(16, 0, 0) };
+    assert!(matches!(bad_index, Err(MempoolError::BadChunkIndex { .. })));
+    // Back to a raw chunk and into the pool.
+    let idx = m.into_chunk().unwrap();
+    assert_eq!(idx, chunks[0]);
+    assert_eq!(p.in_use(), 10);
+    // SAFETY: all ten came from alloc_chunks/into_chunk and are given back once.
+    unsafe { p.free_chunks(&chunks) }.unwrap();
+    assert_eq!(p.in_use(), 0);
+    // A chunk back from into_chunk has reset metadata.
+    let m = p.alloc().unwrap();
+    assert_eq!((m.headroom(), m.len()), (128, 0));
+}
+
+#[test]
+fn lcore_guard_drop_returns_cached_objects() {
+    let p = pool(64, 16);
+    let p2 = p.clone();
+    std::thread::spawn(move || {
+        let g = lcore::register(next_lcore()).unwrap();
+        let mut b = MbufBurst::new();
+        assert_eq!(p2.alloc_bulk(&mut b, 40), 40);
+        b.clear(); // into this lcore's cache (up to the flush threshold) and the ring
+        assert_eq!(p2.in_use(), 0);
+        drop(g);
+    })
+    .join()
+    .unwrap();
+    // This thread has no lcore: it sees only the ring, which must hold everything again.
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 64), 64);
+    assert_eq!(p.alloc_failures(), 0);
+    drop(b);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn dropping_pool_with_mbufs_out_keeps_them_valid() {
+    let p = pool(4, 2);
+    let mut m = filled(&p, b"still here");
+    drop(p);
+    assert_eq!(m.data(), b"still here");
+    m.append(1).unwrap()[0] = b'!';
+    drop(m); // returns to the leaked pool: no use after free
+    let p = pool(4, 2);
+    let m = p.alloc().unwrap();
+    drop(p);
+    drop(m);
+}
+
+#[test]
+fn offload_flags_ops() {
+    let mut f = OffloadFlags::RX_VLAN | OffloadFlags::TX_IP_CKSUM;
+    assert!(f.contains(OffloadFlags::RX_VLAN));
+    assert!(f.intersects(OffloadFlags::TX_MASK));
+    assert!(!f.contains(OffloadFlags::RX_VLAN | OffloadFlags::RX_FDIR));
+    f.remove(OffloadFlags::RX_VLAN);
+    assert_eq!(f & OffloadFlags::RX_MASK, OffloadFlags::NONE);
+    f.insert(OffloadFlags::RX_L4_CKSUM_BAD);
+    f |= OffloadFlags::RX_TIMESTAMP;
+    assert_eq!(f.bits() & 0xffff_ffff, (1 << 6) | (1 << 9));
+    assert!(!f.is_empty());
+    assert!(OffloadFlags::default().is_empty());
+}
+
+/// Several lcores allocate, pass mbufs to the next lcore through rings, which checks and frees
+/// them; a per-chunk flag catches any chunk handed out twice.
+#[test]
+fn threads_pass_mbufs_through_rings() {
+    #[cfg(miri)]
+    const ROUNDS: usize = 20;
+    #[cfg(not(miri))]
+    const ROUNDS: usize = 5000;
+    const THREADS: usize = 4;
+    let p = pool(256, 16);
+    let owned: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new(
+        (0..256)
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect(),
+    );
+    let rings: Arc<Vec<MbufRing>> =
+        Arc::new((0..THREADS).map(|_| MbufRing::new(64).unwrap()).collect());
+    let ids: Vec<u32> = (0..THREADS).map(|_| next_lcore()).collect();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (p, owned, rings, id) = (p.clone(), owned.clone(), rings.clone(), ids[t]);
+            std::thread::spawn(move || {
+                let _g = lcore::register(id).unwrap();
+                let mut sent = 0;
+                let mut received = 0;
+                let mut b = MbufBurst::new();
+                while sent < ROUNDS {
+                    let n = 1 + sent % 8;
+                    if p.alloc_bulk(&mut b, n) == n {
+                        for m in b.iter_mut() {
+                            let c = m.chunk_index();
+                            assert!(
+                                !owned[c as usize].swap(true, Ordering::AcqRel),
+                                "chunk {c} handed out twice"
+                            );
+                            let tag = [t as u8, c as u8, (c >> 8) as u8];
+                            m.append(3).unwrap().copy_from_slice(&tag);
+                        }
+                        sent += b.len();
+                        rings[(t + 1) % THREADS].enqueue_burst(&mut b);
+                        for m in b.iter() {
+                            owned[m.chunk_index() as usize].store(false, Ordering::Release);
+                        }
+                        b.clear(); // whatever did not fit
+                    }
+                    let mut rx = MbufBurst::new();
+                    rings[t].dequeue_burst(&mut rx);
+                    for m in rx.iter() {
+                        let c = m.chunk_index();
+                        assert_eq!(
+                            m.data(),
+                            [((t + THREADS - 1) % THREADS) as u8, c as u8, (c >> 8) as u8]
+                        );
+                        assert!(
+                            owned[c as usize].swap(false, Ordering::AcqRel),
+                            "chunk {c} not marked owned"
+                        );
+                    }
+                    received += rx.len();
+                    drop(rx);
+                }
+                received
+            })
+        })
+        .collect();
+    // Unmark what is still in rings or was cleared locally before checking the total.
+    for h in handles {
+        h.join().unwrap();
+    }
+    for r in rings.iter() {
+        while let Some(m) = r.dequeue() {
+            assert!(owned[m.chunk_index() as usize].swap(false, Ordering::AcqRel));
+        }
+    }
+    drop(rings);
+    assert_eq!(p.in_use(), 0);
+    assert_eq!(p.available(), 256);
+}

@@ -1,0 +1,559 @@
+//! The RX and TX queues: the fast path between the XSK rings and mbufs.
+//!
+//! - RX: descriptors become mbufs in place (chunk index and data offset from the descriptor
+//!   address); the fill ring is topped up in batches of raw chunks from the pool.
+//! - TX: an mbuf of our pool goes to the kernel as is (its chunk is lent, and comes back to the
+//!   pool when its completion is reclaimed); an mbuf of another pool (or a shared or chained
+//!   one) is copied into a chunk of ours first. Completions are reclaimed in bulk.
+//!
+//! Every chunk lent to the kernel is tracked in a per-queue bitmap, so that on close the chunks
+//! still in the fill, RX, TX or completion rings (or held by a zero-copy driver) are all given
+//! back to the pool once the socket is closed.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+use ferroplane_mempool::{MAX_BURST, Mbuf, MbufBurst, Mempool};
+
+use super::ring::{ConsRing, ProdRing};
+use super::sys::{self, xdp_desc};
+use super::xsk::XskStats;
+use crate::stats::{QueueKind, QueueStats, QueueStatsSnapshot};
+
+/// Low 48 bits of a descriptor address: the chunk address; in unaligned mode the high 16 bits
+/// carry an offset to add to it.
+const ADDR_MASK: u64 = (1 << 48) - 1;
+const OFFSET_SHIFT: u32 = 48;
+
+/// Fill-ring refill granularity.
+const FILL_BATCH: usize = 64;
+/// Completions reclaimed per call at most.
+const RECLAIM_MAX: u32 = 512;
+
+/// Chunks currently lent to the kernel by one queue.
+pub(crate) struct ChunkSet {
+    words: Box<[u64]>,
+    count: usize,
+}
+
+impl ChunkSet {
+    pub(crate) fn new(chunks: usize) -> Self {
+        ChunkSet {
+            words: vec![0; chunks.div_ceil(64)].into_boxed_slice(),
+            count: 0,
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, i: u32) {
+        if let Some(w) = self.words.get_mut(i as usize / 64) {
+            let bit = 1u64 << (i % 64);
+            if *w & bit == 0 {
+                *w |= bit;
+                self.count += 1;
+            }
+        }
+    }
+
+    /// Removes `i`; false if it was not lent (a bogus address from the kernel).
+    #[inline]
+    fn remove(&mut self, i: u32) -> bool {
+        match self.words.get_mut(i as usize / 64) {
+            Some(w) if *w & (1u64 << (i % 64)) != 0 => {
+                *w &= !(1u64 << (i % 64));
+                self.count -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn drain_into(&mut self, out: &mut Vec<u32>) {
+        for (wi, w) in self.words.iter_mut().enumerate() {
+            let mut bits = std::mem::take(w);
+            while bits != 0 {
+                out.push(wi as u32 * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        self.count = 0;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+}
+
+/// What the RX and TX queue of one socket share: the socket itself and, on close, the chunks
+/// to give back once it is closed.
+pub(crate) struct SocketShared {
+    fd: Option<OwnedFd>,
+    pool: Mempool,
+    returned: Mutex<Vec<u32>>,
+    pub(crate) iface: String,
+    pub(crate) ifindex: u32,
+    pub(crate) queue: u32,
+    pub(crate) zerocopy: bool,
+}
+
+impl SocketShared {
+    pub(crate) fn new(
+        fd: OwnedFd,
+        pool: Mempool,
+        iface: String,
+        ifindex: u32,
+        queue: u32,
+        zerocopy: bool,
+    ) -> Self {
+        SocketShared {
+            fd: Some(fd),
+            pool,
+            returned: Mutex::new(Vec::new()),
+            iface,
+            ifindex,
+            queue,
+            zerocopy,
+        }
+    }
+
+    pub(crate) fn raw_fd(&self) -> i32 {
+        self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
+    }
+
+    /// The kernel's counters for this socket.
+    pub(crate) fn xsk_stats(&self) -> XskStats {
+        XskStats::read(self.raw_fd()).unwrap_or_default()
+    }
+
+    fn give_back(&self, set: &mut ChunkSet) {
+        if set.len() == 0 {
+            return;
+        }
+        let mut v = self.returned.lock().unwrap_or_else(|p| p.into_inner());
+        set.drain_into(&mut v);
+    }
+}
+
+impl Drop for SocketShared {
+    fn drop(&mut self) {
+        // Close first: after the socket is released the kernel no longer touches its chunks.
+        drop(self.fd.take());
+        let chunks = std::mem::take(self.returned.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !chunks.is_empty() {
+            // SAFETY: each index was lent to the kernel by one of this socket's queues and not
+            // given back (tracked in a ChunkSet); the socket is closed, so nothing uses them.
+            if let Err(e) = unsafe { self.pool.free_chunks(&chunks) } {
+                log::error!(
+                    "af_xdp {} queue {}: returning chunks failed: {e}",
+                    self.iface,
+                    self.queue
+                );
+            }
+        }
+        log::debug!(
+            "af_xdp {} queue {}: socket closed, {} chunks returned",
+            self.iface,
+            self.queue,
+            chunks.len()
+        );
+    }
+}
+
+/// Geometry shared by both queue kinds.
+#[derive(Clone, Copy)]
+pub(crate) struct Layout {
+    pub chunk_size: usize,
+    pub chunk_count: usize,
+    pub base: usize,
+}
+
+impl Layout {
+    /// (chunk index, offset in chunk) of a descriptor address, if inside the region.
+    #[inline]
+    fn split(&self, addr: u64) -> Option<(u32, usize)> {
+        let a = ((addr & ADDR_MASK) + (addr >> OFFSET_SHIFT)) as usize;
+        let index = a / self.chunk_size;
+        (index < self.chunk_count).then_some((index as u32, a % self.chunk_size))
+    }
+
+    #[inline]
+    fn holds(&self, ptr: *const u8) -> bool {
+        let p = ptr as usize;
+        p >= self.base && p < self.base + self.chunk_size * self.chunk_count
+    }
+}
+
+/// An AF_XDP receive queue (one socket's RX and fill rings).
+pub struct AfXdpRxQueue {
+    rx: ConsRing<xdp_desc>,
+    fill: ProdRing<u64>,
+    lent: ChunkSet,
+    layout: Layout,
+    pool: Mempool,
+    stats: Arc<QueueStats>,
+    sock: Arc<SocketShared>,
+    queue: u16,
+}
+
+impl AfXdpRxQueue {
+    pub(crate) fn new(
+        rx: ConsRing<xdp_desc>,
+        fill: ProdRing<u64>,
+        layout: Layout,
+        pool: Mempool,
+        stats: Arc<QueueStats>,
+        sock: Arc<SocketShared>,
+        queue: u16,
+    ) -> Self {
+        let mut q = AfXdpRxQueue {
+            rx,
+            fill,
+            lent: ChunkSet::new(layout.chunk_count),
+            layout,
+            pool,
+            stats,
+            sock,
+            queue,
+        };
+        q.refill(usize::MAX);
+        q
+    }
+
+    /// Tops the fill ring up with fresh chunks, in full batches, at most `max_batches`.
+    fn refill(&mut self, max_batches: usize) {
+        let batch = FILL_BATCH.min(self.fill.size() as usize);
+        for _ in 0..max_batches {
+            if (self.fill.free(batch as u32) as usize) < batch {
+                break;
+            }
+            let mut idx = [0u32; FILL_BATCH];
+            let got = self.pool.alloc_chunks(&mut idx[..batch]);
+            if got < batch {
+                self.stats.add_alloc_failures(1);
+            }
+            if got == 0 {
+                break;
+            }
+            let cs = self.layout.chunk_size as u64;
+            // Room for `batch >= got` entries was checked above.
+            self.fill
+                .produce_with(got as u32, |i| idx[i as usize] as u64 * cs);
+            for &i in &idx[..got] {
+                self.lent.insert(i);
+            }
+            if got < batch {
+                break;
+            }
+        }
+        if self.fill.needs_wakeup() {
+            sys::kick_rx(self.sock.raw_fd());
+        }
+    }
+
+    /// Receives up to `burst.free()` frames into `burst`; returns how many were added.
+    pub fn rx_burst(&mut self, burst: &mut MbufBurst) -> usize {
+        let max = burst.free().min(MAX_BURST) as u32;
+        let (mut got, mut bytes, mut errors) = (0usize, 0u64, 0u64);
+        let mut bad = [0u32; MAX_BURST];
+        let mut nbad = 0;
+        let Self {
+            rx,
+            lent,
+            layout,
+            pool,
+            ..
+        } = self;
+        rx.consume(max, |d| {
+            let Some((index, off)) = layout.split(d.addr) else {
+                errors += 1;
+                return;
+            };
+            if !lent.remove(index) {
+                errors += 1;
+                return;
+            }
+            // SAFETY: the chunk was lent to the kernel by this queue's fill ring (checked in
+            // `lent`) and the kernel handed it back on the RX ring: we own it again.
+            match unsafe { pool.mbuf_from_chunk(index, off, d.len as usize) } {
+                Ok(m) => {
+                    bytes += u64::from(d.len);
+                    got += 1;
+                    if let Err(m) = burst.push(m) {
+                        drop(m);
+                    }
+                }
+                Err(_) => {
+                    errors += 1;
+                    bad[nbad] = index;
+                    nbad += 1;
+                }
+            }
+        });
+        if nbad > 0 {
+            // SAFETY: these chunks are ours (see above) and were not turned into mbufs.
+            let _ = unsafe { self.pool.free_chunks(&bad[..nbad]) };
+        }
+        self.stats.add_rx(got as u64, bytes);
+        if errors > 0 {
+            self.stats.add_rx_errors(errors);
+        }
+        self.refill(4);
+        got
+    }
+
+    /// The queue index (interface queue minus `start_queue`).
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Whether the socket is bound in zero-copy mode.
+    pub fn zerocopy(&self) -> bool {
+        self.sock.zerocopy
+    }
+
+    /// Chunks currently lent to the kernel through the fill ring.
+    pub fn chunks_lent(&self) -> usize {
+        self.lent.len()
+    }
+
+    /// A snapshot of this queue's counters.
+    pub fn stats(&self) -> QueueStatsSnapshot {
+        self.stats.snapshot(QueueKind::Rx, self.queue)
+    }
+}
+
+impl Drop for AfXdpRxQueue {
+    fn drop(&mut self) {
+        self.sock.give_back(&mut self.lent);
+    }
+}
+
+/// An AF_XDP transmit queue (one socket's TX and completion rings).
+pub struct AfXdpTxQueue {
+    tx: ProdRing<xdp_desc>,
+    comp: ConsRing<u64>,
+    lent: ChunkSet,
+    layout: Layout,
+    pool: Mempool,
+    stats: Arc<QueueStats>,
+    sock: Arc<SocketShared>,
+    queue: u16,
+}
+
+impl AfXdpTxQueue {
+    pub(crate) fn new(
+        tx: ProdRing<xdp_desc>,
+        comp: ConsRing<u64>,
+        layout: Layout,
+        pool: Mempool,
+        stats: Arc<QueueStats>,
+        sock: Arc<SocketShared>,
+        queue: u16,
+    ) -> Self {
+        AfXdpTxQueue {
+            tx,
+            comp,
+            lent: ChunkSet::new(layout.chunk_count),
+            layout,
+            pool,
+            stats,
+            sock,
+            queue,
+        }
+    }
+
+    /// Gives completed chunks back to the pool, in bulk.
+    fn reclaim(&mut self) {
+        let mut done = [0u32; MAX_BURST];
+        let mut n = 0;
+        let mut total = 0;
+        loop {
+            let Self {
+                comp, lent, layout, ..
+            } = self;
+            let got = comp.consume((MAX_BURST as u32).min(RECLAIM_MAX - total), |addr| {
+                if let Some((index, _)) = layout.split(addr)
+                    && lent.remove(index)
+                {
+                    done[n] = index;
+                    n += 1;
+                }
+            });
+            if n > 0 {
+                // SAFETY: each index was lent by this queue's TX ring (checked in `lent`) and
+                // the kernel reported it complete: we own it again, and give it back once.
+                let _ = unsafe { self.pool.free_chunks(&done[..n]) };
+                n = 0;
+            }
+            total += got;
+            if got < MAX_BURST as u32 || total >= RECLAIM_MAX {
+                break;
+            }
+        }
+    }
+
+    /// A descriptor for `m`, lending its chunk (zero copy) or a copy of it in a fresh chunk.
+    /// `None` if it cannot be sent (counted).
+    #[inline]
+    fn desc_for(&mut self, m: Mbuf) -> Option<xdp_desc> {
+        let len = m.pkt_len();
+        if self.layout.holds(m.data().as_ptr()) && m.nb_segs() == 1 {
+            let addr = m.data_offset_in_region() as u64;
+            match m.into_chunk() {
+                Ok(index) => {
+                    self.lent.insert(index);
+                    return Some(xdp_desc {
+                        addr,
+                        len: len as u32,
+                        options: 0,
+                    });
+                }
+                Err(m) => return self.copy_desc(m, len),
+            }
+        }
+        self.copy_desc(m, len)
+    }
+
+    #[cold]
+    fn copy_desc(&mut self, m: Mbuf, len: usize) -> Option<xdp_desc> {
+        let Some(mut c) = self.pool.alloc() else {
+            self.stats.add_alloc_failures(1);
+            self.stats.add_tx_drops(1);
+            return None;
+        };
+        let copied = match c.append(len) {
+            Ok(dst) => m.linearize_into(dst).is_ok(),
+            Err(_) => false,
+        };
+        if !copied {
+            self.stats.add_tx_errors(1);
+            return None;
+        }
+        let addr = c.data_offset_in_region() as u64;
+        match c.into_chunk() {
+            Ok(index) => {
+                self.lent.insert(index);
+                Some(xdp_desc {
+                    addr,
+                    len: len as u32,
+                    options: 0,
+                })
+            }
+            Err(_) => {
+                self.stats.add_tx_errors(1);
+                None
+            }
+        }
+    }
+
+    /// Sends mbufs from the front of `burst`; returns how many were taken (sent, or dropped
+    /// and counted). What is not taken stays in `burst`.
+    pub fn tx_burst(&mut self, burst: &mut MbufBurst) -> usize {
+        self.reclaim();
+        let want = burst.len().min(MAX_BURST);
+        let n = (self.tx.free(want as u32) as usize).min(want);
+        if n == 0 {
+            self.kick();
+            return 0;
+        }
+        let mut descs = [xdp_desc {
+            addr: 0,
+            len: 0,
+            options: 0,
+        }; MAX_BURST];
+        let mut k = 0;
+        let mut bytes = 0u64;
+        for m in burst.drain(..n) {
+            if let Some(d) = self.desc_for(m) {
+                bytes += u64::from(d.len);
+                descs[k] = d;
+                k += 1;
+            }
+        }
+        // Room for n >= k entries was checked above.
+        let sent = self.tx.produce(&descs[..k]);
+        debug_assert_eq!(sent, k);
+        self.stats.add_tx(k as u64, bytes);
+        self.kick();
+        n
+    }
+
+    #[inline]
+    fn kick(&mut self) {
+        if self.tx.needs_wakeup()
+            && self.tx.outstanding() > 0
+            && let Err(e) = sys::kick_tx(self.sock.raw_fd())
+        {
+            log::debug!(
+                "af_xdp {} queue {}: TX kick failed: {e}",
+                self.sock.iface,
+                self.queue
+            );
+        }
+    }
+
+    /// Reclaims completions and kicks the kernel if frames are waiting.
+    pub fn flush(&mut self) {
+        self.reclaim();
+        self.kick();
+    }
+
+    /// Frames submitted but not yet completed by the kernel.
+    pub fn in_flight(&self) -> usize {
+        self.lent.len()
+    }
+
+    /// The queue index.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// A snapshot of this queue's counters.
+    pub fn stats(&self) -> QueueStatsSnapshot {
+        self.stats.snapshot(QueueKind::Tx, self.queue)
+    }
+}
+
+impl Drop for AfXdpTxQueue {
+    fn drop(&mut self) {
+        self.reclaim();
+        self.sock.give_back(&mut self.lent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_set_tracks_and_drains() {
+        let mut s = ChunkSet::new(200);
+        for i in [0, 63, 64, 199, 64] {
+            s.insert(i);
+        }
+        s.insert(500); // out of range: ignored
+        assert_eq!(s.len(), 4);
+        assert!(s.remove(63));
+        assert!(!s.remove(63));
+        assert!(!s.remove(1000));
+        let mut v = Vec::new();
+        s.drain_into(&mut v);
+        assert_eq!(v, vec![0, 64, 199]);
+        assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn layout_splits_aligned_and_unaligned_addresses() {
+        let l = Layout {
+            chunk_size: 2048,
+            chunk_count: 4,
+            base: 0x1000_0000,
+        };
+        assert_eq!(l.split(2048 + 256), Some((1, 256)));
+        // Unaligned mode: offset 256 in the top 16 bits, chunk start below.
+        assert_eq!(l.split((256u64 << 48) | 4096), Some((2, 256)));
+        assert_eq!(l.split(4 * 2048), None);
+        assert!(l.holds(0x1000_0000 as *const u8));
+        assert!(!l.holds((0x1000_0000 + 4 * 2048) as *const u8));
+    }
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# ACL classification: Ferroplane's decision-tree ACL against DPDK's rte_acl (dpdk-test-acl),
+# on the same generated ClassBench-style IPv4 rule sets (1,000 and 10,000 rules) and traces
+# (65,536 headers), cycles per packet. Row protocol: see scripts/bench-vs-dpdk.sh.
+#
+# DPDK runs every classify algorithm this CPU supports (scalar, sse, avx2, avx512x16,
+# avx512x32) and its best is the DPDK column. Each measurement is the minimum of REPEAT runs
+# (default 3) to damp noise from other load on the machine. Both sides classify in calls of
+# 256 headers. The per-packet results of both are also compared (they must be identical).
+# Env: QUICK=1 (fewer iterations, one repeat), BENCH_CPU (default 1), REPEAT.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cpu="${BENCH_CPU:-1}"
+iter=16 repeat="${REPEAT:-3}"
+if [ "${QUICK:-0}" = 1 ]; then iter=2 repeat=1; fi
+
+echo "acl: building examples/acl_perf (release)" >&2
+cargo build --release -q -p ferroplane-classify --example acl_perf >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+ours_bin="$target_dir/release/examples/acl_perf"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+have_dpdk=0
+command -v dpdk-test-acl > /dev/null && have_dpdk=1 || echo "acl: dpdk-test-acl not installed; DPDK column empty" >&2
+
+min() { sort -g | head -1; }
+
+for n in 1000 10000; do
+    rules="$tmp/rules$n" trace="$tmp/trace$n"
+    "$ours_bin" gen "$n" 65536 "$n" "$rules" "$trace"
+
+    ours_runs=() build_ms=- mem=-
+    for _ in $(seq "$repeat"); do
+        taskset -c "$cpu" "$ours_bin" run "$rules" "$trace" "$iter" > "$tmp/ours.txt"
+        ours_runs+=("$(awk -F'\t' '$1 == "bulk_cycles_per_pkt" { print $2 }' "$tmp/ours.txt")")
+        build_ms=$(awk -F'\t' '$1 == "build_ms" { print $2 }' "$tmp/ours.txt")
+        mem=$(awk -F'\t' '$1 == "memory_bytes" { printf "%.2f", $2 / 1048576 }' "$tmp/ours.txt")
+    done
+    ours=$(printf '%s\n' "${ours_runs[@]}" | min)
+    echo "acl: $n rules: ours ${ours_runs[*]} cycles/pkt, build ${build_ms} ms, ${mem} MiB" >&2
+
+    dpdk=- dpdk_alg=- dpdk_mem=-
+    if [ "$have_dpdk" = 1 ]; then
+        for alg in scalar sse avx2 avx512x16 avx512x32; do
+            runs=()
+            for _ in $(seq "$repeat"); do
+                out=$(timeout 600 dpdk-test-acl --no-pci -l "$cpu" --file-prefix "fpacl$$" --log-level=lib.acl:debug -- \
+                    --rulesf="$rules" --tracef="$trace" --alg="$alg" --iter="$iter" --verbose=0 2>&1) || {
+                    echo "acl: DPDK alg $alg not usable here: $(echo "$out" | grep -m1 -i cause || echo failed)" >&2
+                    break
+                }
+                runs+=("$(echo "$out" | sed -n 's/.* \([0-9.]*\) cycles\/pkt.*/\1/p')")
+                m=$(echo "$out" | sed -n 's/^total: \([0-9]*\) bytes/\1/p' | head -1)
+                [ -n "$m" ] && dpdk_mem=$(awk -v b="$m" 'BEGIN { printf "%.2f", b / 1048576 }')
+            done
+            [ ${#runs[@]} -gt 0 ] || continue
+            best=$(printf '%s\n' "${runs[@]}" | min)
+            echo "acl: $n rules: DPDK $alg ${runs[*]} cycles/pkt" >&2
+            if [ "$dpdk" = - ] || awk -v a="$best" -v b="$dpdk" 'BEGIN { exit !(a < b) }'; then
+                dpdk=$best dpdk_alg=$alg
+            fi
+        done
+        # Same answers? DPDK prints each header's result at --verbose=3.
+        timeout 600 dpdk-test-acl --no-pci -l "$cpu" --file-prefix "fpacl$$" -- --rulesf="$rules" --tracef="$trace" \
+            --alg=scalar --iter=1 --verbose=3 2>/dev/null | sed -n 's/^ipv4_5tuple: [0-9]*, category: 0, result: //p' > "$tmp/dpdk_res"
+        "$ours_bin" dump "$rules" "$trace" > "$tmp/ours_res"
+        if cmp -s "$tmp/dpdk_res" "$tmp/ours_res"; then
+            echo "acl: $n rules: all $(wc -l < "$tmp/ours_res") results identical to DPDK's" >&2
+        else
+            echo "acl: $n rules: RESULTS DIFFER from DPDK's ($(cmp "$tmp/dpdk_res" "$tmp/ours_res" 2>&1 | head -1))" >&2
+            exit 1
+        fi
+    fi
+    printf 'ROW\t%s\t%s\t%s\t%s\n' \
+        "IPv4 5-tuple, $n rules, bulk (DPDK best: $dpdk_alg)" "$ours" "$dpdk" "cycles/pkt" \
+        "IPv4 5-tuple, $n rules, runtime memory" "$mem" "$dpdk_mem" "MiB" \
+        "IPv4 5-tuple, $n rules, build time" "$build_ms" "-" "ms"
+done

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Engine overhead: io forwarding between two null ports through the full worker loop (RX burst,
+# worker call, TX buffering, drain timer) on one pinned forwarding core, against
+# dpdk-testpmd --forward-mode=io on two net_null vdevs, in the same run, alternating.
+#
+#   scripts/bench/engine.sh              # 5 runs of 6 s per side
+#   QUICK=1 scripts/bench/engine.sh      # 2 runs of 3 s per side
+#   RUNS=7 SECS=10 scripts/bench/engine.sh
+#
+# Both sides: main lcore 0 (control, stats), forwarding lcore 1, stats every second. The rate of
+# a run is the median over its per-second samples (the first one dropped) of the packets sent on
+# both ports together; the row is the median over runs. Prints on stdout, per the protocol of
+# scripts/bench-vs-dpdk.sh:
+#   ROW<TAB>io_fwd_null_1core<TAB>ours<TAB>dpdk<TAB>ns/packet      (ns/packet = 1000 / Mpps)
+# and the Mpps (per run and medians) on stderr.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RUNS="${RUNS:-5}"
+SECS="${SECS:-6}"
+if [ "${QUICK:-0}" = 1 ]; then RUNS=2; SECS=3; fi
+LCORES="${LCORES:-0-1}"
+BURST="${BURST:-32}"
+log() { echo "engine-bench: $*" >&2; }
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+log "building io_fwd (release)"
+cargo build --release -q -p ferroplane --example io_fwd >&2
+IO_FWD="$CARGO_TARGET_DIR/release/examples/io_fwd"
+TESTPMD="$(command -v dpdk-testpmd || true)"
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# Ours: lines "port N (...): rx ... | tx X pkts (R Mpps) dropped D"; sum R over ports per period.
+ours_run() {
+    local out; out=$(mktemp)
+    RUST_LOG=warn "$IO_FWD" -l "$LCORES" --port null:size=64 --port null:size=64 --burst "$BURST" \
+        --stats-period 1 --duration "$SECS" > "$out" 2>&1 || { log "io_fwd failed:"; cat "$out" >&2; rm -f "$out"; echo "-"; return; }
+    awk '
+        /^port [0-9]+ / { n = split($0, a, "|"); t = a[2];
+            if (match(t, /\(([0-9.]+) (M|K)?pps\)/, m)) { v = m[1]; if (m[2] == "K") v /= 1000; else if (m[2] == "") v /= 1e6; sum += v } ; next }
+        /^lcores:/ { samples[++k] = sum; sum = 0 }
+        END { for (i = 2; i <= k; i++) print samples[i] }' "$out" | median
+    rm -f "$out"
+}
+
+# testpmd: per port "Tx-pps: R" every second; sum over the two ports per period.
+dpdk_run() {
+    [ -n "$TESTPMD" ] || { echo "-"; return; }
+    local out; out=$(mktemp)
+    timeout -s INT "$((SECS + 3))" "$TESTPMD" --no-pci --vdev net_null0 --vdev net_null1 -l "$LCORES" \
+        --file-prefix "fpbench$$" --log-level=error -- --forward-mode=io --burst="$BURST" --stats-period 1 \
+        --no-lsc-interrupt < /dev/null > "$out" 2>&1 || true
+    awk '
+        /Tx-pps:/ { v[++n] = $2 }
+        END { for (i = 1; i + 1 <= n; i += 2) { k++; s[k] = (v[i] + v[i + 1]) / 1e6 }
+              for (i = 3; i <= k; i++) if (s[i] > 0) print s[i] }' "$out" | median
+    rm -f "$out"
+}
+
+ours=(); dpdk=()
+for r in $(seq 1 "$RUNS"); do
+    if [ $((r % 2)) = 1 ]; then o=$(ours_run); d=$(dpdk_run); else d=$(dpdk_run); o=$(ours_run); fi
+    log "run $r: ferroplane $o Mpps, testpmd $d Mpps"
+    ours+=("$o"); dpdk+=("$d")
+done
+om=$(printf '%s\n' "${ours[@]}" | grep -v '^-$' | median)
+dm=$(printf '%s\n' "${dpdk[@]}" | grep -v '^-$' | median)
+log "median: ferroplane $om Mpps, testpmd $dm Mpps (burst $BURST, lcores $LCORES, $RUNS runs of $SECS s)"
+ns() { awk -v m="$1" 'BEGIN { if (m == "-" || m + 0 == 0) print "-"; else printf "%.3f\n", 1000 / m }'; }
+printf 'ROW\tio_fwd_null_1core\t%s\t%s\tns/packet\n' "$(ns "$om")" "$(ns "$dm")"

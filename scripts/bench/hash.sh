@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Exact-match hash lookups: Ferroplane's ExactMatchTable against DPDK's rte_hash
+# (`hash_perf_autotest` of dpdk-test), cycles per operation. Row protocol: see
+# scripts/bench-vs-dpdk.sh (ROW<TAB>case<TAB>ours<TAB>dpdk<TAB>unit on stdout, the rest on stderr).
+#
+# DPDK side: hash_perf_autotest, "Without locks", "ELEMENTS IN PRIMARY OR SECONDARY LOCATION",
+# "Operations with 8-byte data", "Without pre-computed hash values", key size 13 (a 5-tuple):
+# a 2^19-entry table filled to the brim, lookups in random order, bulk = bursts of 16.
+# It has no size knob and takes a few minutes; it runs once.
+# Our side: examples/hash_perf.rs, 1,000,000 5-tuple keys in a 2^20-slot table (95% load),
+# hits (random order) and misses, single and bulk (16 and 32).
+# Env: QUICK=1 (no effect on DPDK's fixed run; ours uses 200k keys), BENCH_CPU (default 1).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cpu="${BENCH_CPU:-1}"
+keys=1000000
+[ "${QUICK:-0}" = 1 ] && keys=200000
+
+echo "hash: building examples/hash_perf (release)" >&2
+cargo build --release -q -p ferroplane-classify --example hash_perf >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+ours_bin="$target_dir/release/examples/hash_perf"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "hash: running ours on cpu $cpu ($keys keys)" >&2
+taskset -c "$cpu" "$ours_bin" "$keys" > "$tmp/ours.txt" 2> "$tmp/ours.err" || { cat "$tmp/ours.err" >&2; exit 1; }
+cat "$tmp/ours.err" >&2
+ours() { awk -F'\t' -v k="$1" '$1 ~ k { print $2; exit }' "$tmp/ours.txt"; }
+
+dpdk_add=- dpdk_lookup=- dpdk_bulk=-
+if command -v dpdk-test > /dev/null; then
+    echo "hash: running DPDK hash_perf_autotest on lcore $cpu (a few minutes)" >&2
+    if echo hash_perf_autotest | timeout 1800 dpdk-test --no-pci -l "$cpu" --file-prefix "fphash$$" \
+        > "$tmp/dpdk.txt" 2>&1; then
+        read -r dpdk_add dpdk_lookup dpdk_bulk _ < <(awk '
+            /Without locks in the code/ { nolock = 1 }
+            /With locks in the code/ || /EXTENDABLE/ { nolock = 0 }
+            /ELEMENTS IN PRIMARY OR SECONDARY LOCATION/ { both = 1 }
+            /ALL ELEMENTS IN PRIMARY LOCATION/ { both = 0 }
+            /Operations with 8-byte data/ { data = 1 }
+            /Operations without data/ { data = 0 }
+            /Without pre-computed hash values/ { nohash = 1 }
+            /With pre-computed hash values/ { nohash = 0 }
+            nolock && both && data && nohash && $1 == "13" { print $2, $3, $4, $5; exit }
+        ' "$tmp/dpdk.txt") || true
+        [ -n "$dpdk_lookup" ] || { echo "hash: could not parse DPDK output:" >&2; tail -20 "$tmp/dpdk.txt" >&2; dpdk_add=- dpdk_lookup=- dpdk_bulk=-; }
+    else
+        echo "hash: dpdk-test failed:" >&2
+        tail -20 "$tmp/dpdk.txt" >&2
+    fi
+else
+    echo "hash: dpdk-test not installed; DPDK column empty" >&2
+fi
+
+printf 'ROW\t%s\t%s\t%s\t%s\n' \
+    "5-tuple 13B lookup hit, single" "$(ours 'lookup hit')" "$dpdk_lookup" "cycles/lookup" \
+    "5-tuple 13B lookup hit, bulk 16" "$(ours 'bulk16 hit')" "$dpdk_bulk" "cycles/lookup" \
+    "5-tuple 13B lookup hit, bulk 32 (DPDK: bulk 16)" "$(ours 'bulk32 hit')" "$dpdk_bulk" "cycles/lookup" \
+    "5-tuple 13B lookup miss, single" "$(ours 'lookup miss')" "-" "cycles/lookup" \
+    "5-tuple 13B lookup miss, bulk 32" "$(ours 'bulk32 miss')" "-" "cycles/lookup" \
+    "5-tuple 13B add" "$(ours ', add')" "$dpdk_add" "cycles/add"
+mem=$(awk -F'\t' '$1 == "memory_bytes" { printf "%.1f", $2 / 1048576 }' "$tmp/ours.txt")
+printf 'ROW\t%s\t%s\t%s\t%s\n' "table memory ($keys keys)" "$mem" "-" "MiB"
