@@ -210,12 +210,6 @@ fn main() {
             }
             let single = (rdtsc() - c0) as f64 / (iters * keys.len()) as f64;
             assert_eq!(sum, sum1, "bulk and single classification disagree");
-            if std::env::var_os("TMPWALK").is_some() {
-                let (mut d, mut sc) = (0, 0);
-                let mut hist = [0usize; 64];
-                for k in &keys { let (a, b) = acl.tmp_walk(k); d += a; sc += b; hist[a.min(63)] += 1; }
-                println!("avg_depth\t{:.2}\tavg_scan\t{:.2}\t{:?}", d as f64 / keys.len() as f64, sc as f64 / keys.len() as f64, &hist[..20]);
-            }
             println!("build_ms\t{:.1}", build.as_secs_f64() * 1e3);
             println!("memory_bytes\t{}", stats.memory_bytes);
             println!("nodes\t{}\nleaves\t{}\nleaf_rule_refs\t{}\nmax_leaf_rules\t{}", stats.nodes, stats.leaves, stats.leaf_rule_refs, stats.max_leaf_rules);

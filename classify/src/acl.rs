@@ -47,7 +47,7 @@ pub const MAX_RULES: usize = 1 << 22;
 /// Allowed replication of rules into children per cut (HiCuts' `spfac`).
 const SPACE_FACTOR: usize = 8;
 /// Most cut bits in one node (`2^8` children).
-const MAX_CUT_BITS: u32 = 10;
+const MAX_CUT_BITS: u32 = 8;
 /// Deepest tree; nodes at this depth become leaves whatever their size.
 const MAX_DEPTH: usize = 40;
 /// Keys walked together by the bulk classifier.
@@ -723,20 +723,6 @@ impl<A: AclAddr> Acl<A> {
             }
         }
         matched
-    }
-
-    #[doc(hidden)]
-    pub fn tmp_walk(&self, key: &AclKey<A>) -> (usize, usize) {
-        let k = Self::key_words(key);
-        let mut at = self.root;
-        let mut d = 0;
-        while !at.is_leaf() {
-            at = self.step(at, &k);
-            d += 1;
-        }
-        let ids = self.leaf_ids(at);
-        let pos = ids.iter().position(|&r| self.rules[r as usize].matches(&k, key.proto));
-        (d, pos.map_or(ids.len(), |p| p + 1))
     }
 
     /// Number of rules.

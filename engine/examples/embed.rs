@@ -3,7 +3,7 @@
 //! except UDP datagrams to port 9 (discard), which are dropped and counted as `udp_discard`.
 //!
 //! ```text
-//! cargo run --release -p ferroplane --example embed -- -l 0-1 --port null: --port null: --stats-period 1
+//! cargo run --release -p ferroplane --example embed -- -l 0-1 --port null --port null --stats-period 1
 //! ```
 
 use clap::Parser;

@@ -3,7 +3,7 @@
 //! ports the last one sends back to itself).
 //!
 //! ```text
-//! cargo run --release -p ferroplane --example io_fwd -- -l 0-1 --port null: --port null: --stats-period 1
+//! cargo run --release -p ferroplane --example io_fwd -- -l 0-1 --port null --port null --stats-period 1
 //! ```
 //!
 //! Stops on SIGINT/SIGTERM (or after `--duration`), prints the final statistics (the last line

@@ -92,7 +92,9 @@ pub enum ConfigError {
     #[error("lcore {0} is listed twice")]
     DuplicateLcore(u32),
     /// An lcore is not a CPU this process may run on.
-    #[error("lcore {lcore} does not exist or is not in this process's CPU affinity (available: {available})")]
+    #[error(
+        "lcore {lcore} does not exist or is not in this process's CPU affinity (available: {available})"
+    )]
     LcoreUnavailable {
         /// The bad lcore.
         lcore: u32,
@@ -111,7 +113,9 @@ pub enum ConfigError {
     #[error("no ports given (use --port DEVSTR)")]
     NoPorts,
     /// `--config` names a port that does not exist.
-    #[error("--config entry ({port},{queue},{lcore}) names unknown port {port} (ports: 0..{nb_ports})")]
+    #[error(
+        "--config entry ({port},{queue},{lcore}) names unknown port {port} (ports: 0..{nb_ports})"
+    )]
     UnknownPort {
         /// The bad port index.
         port: u16,
@@ -123,7 +127,9 @@ pub enum ConfigError {
         nb_ports: usize,
     },
     /// `--config` names an lcore that is not a worker.
-    #[error("--config entry ({port},{queue},{lcore}) names lcore {lcore}, which is not a worker lcore (workers: {workers})")]
+    #[error(
+        "--config entry ({port},{queue},{lcore}) names lcore {lcore}, which is not a worker lcore (workers: {workers})"
+    )]
     NotAWorker {
         /// Its port.
         port: u16,
@@ -155,7 +161,9 @@ pub enum ConfigError {
         dev: String,
     },
     /// A port's queues are not numbered 0..n.
-    #[error("port {port} queue {queue} is not assigned while a higher queue is (queues must be 0..n)")]
+    #[error(
+        "port {port} queue {queue} is not assigned while a higher queue is (queues must be 0..n)"
+    )]
     QueueGap {
         /// The port.
         port: u16,
@@ -227,7 +235,11 @@ pub struct PortSpec {
 impl PortSpec {
     /// A port with default ring sizes.
     pub fn new(dev: impl Into<String>) -> Self {
-        PortSpec { dev: dev.into(), rx_ring_size: DEFAULT_RING_SIZE, tx_ring_size: DEFAULT_RING_SIZE }
+        PortSpec {
+            dev: dev.into(),
+            rx_ring_size: DEFAULT_RING_SIZE,
+            tx_ring_size: DEFAULT_RING_SIZE,
+        }
     }
 }
 
@@ -261,7 +273,11 @@ pub struct PoolSpec {
 
 impl Default for PoolSpec {
     fn default() -> Self {
-        PoolSpec { size: None, cache: 256, data_room: 2048 }
+        PoolSpec {
+            size: None,
+            cache: 256,
+            data_room: 2048,
+        }
     }
 }
 
@@ -433,7 +449,8 @@ pub fn parse_prometheus(s: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }
-    s.parse().map_err(|_| ConfigError::BadPrometheus(s.to_string()))
+    s.parse()
+        .map_err(|_| ConfigError::BadPrometheus(s.to_string()))
 }
 
 /// Formats a list of CPU ids compactly, e.g. `0-3,6`.
@@ -448,10 +465,18 @@ pub fn format_cpu_list(cpus: &[u32]) -> String {
         while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
             j += 1;
         }
-        parts.push(if i == j { v[i].to_string() } else { format!("{}-{}", v[i], v[j]) });
+        parts.push(if i == j {
+            v[i].to_string()
+        } else {
+            format!("{}-{}", v[i], v[j])
+        });
         i = j + 1;
     }
-    if parts.is_empty() { "none".to_string() } else { parts.join(",") }
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(",")
+    }
 }
 
 /// The CPUs this process may run on (its affinity mask).
@@ -469,9 +494,10 @@ impl EngineConfig {
             reason: e.to_string(),
         })?;
         Self::from_toml_str(&text).map_err(|e| match e {
-            ConfigError::FileParse { reason, .. } => {
-                ConfigError::FileParse { path: path.to_path_buf(), reason }
-            }
+            ConfigError::FileParse { reason, .. } => ConfigError::FileParse {
+                path: path.to_path_buf(),
+                reason,
+            },
             other => other,
         })
     }
@@ -589,7 +615,11 @@ impl EngineConfig {
         for (i, p) in self.ports.iter().enumerate() {
             for (which, size) in [("rx", p.rx_ring_size), ("tx", p.tx_ring_size)] {
                 if !size.is_power_of_two() || size < 64 {
-                    return Err(ConfigError::BadRingSize { port: i as u16, which, size });
+                    return Err(ConfigError::BadRingSize {
+                        port: i as u16,
+                        which,
+                        size,
+                    });
                 }
             }
         }
@@ -597,7 +627,11 @@ impl EngineConfig {
         // The queue map: explicit, or queue 0 of each port round-robin over the workers.
         let map: Vec<QueueAssign> = if self.queue_map.is_empty() {
             (0..self.ports.len())
-                .map(|p| QueueAssign { port: p as u16, queue: 0, lcore: workers[p % workers.len()] })
+                .map(|p| QueueAssign {
+                    port: p as u16,
+                    queue: 0,
+                    lcore: workers[p % workers.len()],
+                })
                 .collect()
         } else {
             self.queue_map.clone()
@@ -632,14 +666,23 @@ impl EngineConfig {
         }
         let mut rx_queues = vec![0u16; self.ports.len()];
         for (port, spec) in self.ports.iter().enumerate() {
-            let queues: Vec<u16> =
-                owner.keys().filter(|(p, _)| *p as usize == port).map(|&(_, q)| q).collect();
+            let queues: Vec<u16> = owner
+                .keys()
+                .filter(|(p, _)| *p as usize == port)
+                .map(|&(_, q)| q)
+                .collect();
             if queues.is_empty() {
-                return Err(ConfigError::PortWithoutQueue { port: port as u16, dev: spec.dev.clone() });
+                return Err(ConfigError::PortWithoutQueue {
+                    port: port as u16,
+                    dev: spec.dev.clone(),
+                });
             }
             for (expect, &q) in queues.iter().enumerate() {
                 if q as usize != expect {
-                    return Err(ConfigError::QueueGap { port: port as u16, queue: expect as u16 });
+                    return Err(ConfigError::QueueGap {
+                        port: port as u16,
+                        queue: expect as u16,
+                    });
                 }
             }
             rx_queues[port] = queues.len() as u16;
@@ -656,7 +699,11 @@ impl EngineConfig {
             .zip(&rx_queues)
             .map(|(p, &q)| p.rx_ring_size as u64 * q as u64)
             .sum();
-        let txd: u64 = self.ports.iter().map(|p| p.tx_ring_size as u64 * nb_workers).sum();
+        let txd: u64 = self
+            .ports
+            .iter()
+            .map(|p| p.tx_ring_size as u64 * nb_workers)
+            .sum();
         let bufs = nb_ports * nb_workers * self.burst as u64;
         let caches = nb_lcores * self.pool.cache as u64;
         let required = rxd + txd + bufs + caches;
@@ -667,7 +714,11 @@ impl EngineConfig {
         let pool_size = match self.pool.size {
             Some(size) => {
                 if (size as u64) < required {
-                    return Err(ConfigError::PoolTooSmall { size, required, breakdown });
+                    return Err(ConfigError::PoolTooSmall {
+                        size,
+                        required,
+                        breakdown,
+                    });
                 }
                 size
             }
@@ -675,7 +726,11 @@ impl EngineConfig {
         };
         let max_cache = ((pool_size as f64 / 1.5) as u32).min(MAX_POOL_CACHE);
         if self.pool.cache > max_cache {
-            return Err(ConfigError::CacheTooLarge { cache: self.pool.cache, size: pool_size, max: max_cache });
+            return Err(ConfigError::CacheTooLarge {
+                cache: self.pool.cache,
+                size: pool_size,
+                max: max_cache,
+            });
         }
 
         let lcores = workers
@@ -684,7 +739,11 @@ impl EngineConfig {
             .map(|(idx, &lcore)| LcorePlan {
                 lcore,
                 tx_queue: idx as u16,
-                rx: map.iter().filter(|a| a.lcore == lcore).map(|a| (a.port, a.queue)).collect(),
+                rx: map
+                    .iter()
+                    .filter(|a| a.lcore == lcore)
+                    .map(|a| (a.port, a.queue))
+                    .collect(),
             })
             .collect();
         Ok(Plan {
@@ -738,7 +797,11 @@ impl fmt::Display for Plan {
                 write!(f, " {p}/{q}")?;
             }
         }
-        write!(f, "; pool {} mbufs (need {})", self.pool_size, self.pool_required)
+        write!(
+            f,
+            "; pool {} mbufs (need {})",
+            self.pool_size, self.pool_required
+        )
     }
 }
 
@@ -759,7 +822,10 @@ mod tests {
     }
 
     fn err(args: &[&str]) -> String {
-        cfg(args).validate_with(&[0, 1, 2, 3]).unwrap_err().to_string()
+        cfg(args)
+            .validate_with(&[0, 1, 2, 3])
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -777,7 +843,14 @@ mod tests {
     fn queue_map_parses() {
         let m = parse_queue_map("(0,0,1),(1,0,2), (1,1,2)").unwrap().0;
         assert_eq!(m.len(), 3);
-        assert_eq!(m[2], QueueAssign { port: 1, queue: 1, lcore: 2 });
+        assert_eq!(
+            m[2],
+            QueueAssign {
+                port: 1,
+                queue: 1,
+                lcore: 2
+            }
+        );
         for bad in ["", "(0,0)", "0,0,1", "(0,0,1),", "(0,x,1)"] {
             let e = parse_queue_map(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
@@ -786,9 +859,20 @@ mod tests {
 
     #[test]
     fn prometheus_defaults_to_loopback() {
-        assert_eq!(parse_prometheus("9100").unwrap().to_string(), "127.0.0.1:9100");
-        assert_eq!(parse_prometheus("0.0.0.0:80").unwrap().to_string(), "0.0.0.0:80");
-        assert!(parse_prometheus("nope").unwrap_err().to_string().contains("'nope'"));
+        assert_eq!(
+            parse_prometheus("9100").unwrap().to_string(),
+            "127.0.0.1:9100"
+        );
+        assert_eq!(
+            parse_prometheus("0.0.0.0:80").unwrap().to_string(),
+            "0.0.0.0:80"
+        );
+        assert!(
+            parse_prometheus("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("'nope'")
+        );
     }
 
     #[test]
@@ -816,13 +900,31 @@ mod tests {
         "#;
         let from_file = EngineConfig::from_toml_str(toml).unwrap();
         let from_cli = cfg(&[
-            "-l", "0-1", "--burst", "16", "--drain-us", "50", "--idle", "adaptive", "--pool-size",
-            "16384", "--pool-cache", "128", "--port", "null:size=64", "--port", "null:size=128",
-            "--config", "(0,0,1),(1,0,1)",
+            "-l",
+            "0-1",
+            "--burst",
+            "16",
+            "--drain-us",
+            "50",
+            "--idle",
+            "adaptive",
+            "--pool-size",
+            "16384",
+            "--pool-cache",
+            "128",
+            "--port",
+            "null:size=64",
+            "--port",
+            "null:size=128",
+            "--config",
+            "(0,0,1),(1,0,1)",
         ]);
         assert_eq!(from_file, from_cli);
         // And it round-trips through TOML.
-        assert_eq!(EngineConfig::from_toml_str(&from_file.to_toml()).unwrap(), from_file);
+        assert_eq!(
+            EngineConfig::from_toml_str(&from_file.to_toml()).unwrap(),
+            from_file
+        );
     }
 
     #[test]
@@ -830,9 +932,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fp-engine-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "lcores = [0, 1]\nburst = 16\nstats_period = 3\n[[ports]]\ndev = \"null:\"\n")
-            .unwrap();
-        let c = cfg(&["--config-file", path.to_str().unwrap(), "--burst", "8", "-l", "1,2"]);
+        std::fs::write(
+            &path,
+            "lcores = [0, 1]\nburst = 16\nstats_period = 3\n[[ports]]\ndev = \"null:\"\n",
+        )
+        .unwrap();
+        let c = cfg(&[
+            "--config-file",
+            path.to_str().unwrap(),
+            "--burst",
+            "8",
+            "-l",
+            "1,2",
+        ]);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(c.burst, 8);
         assert_eq!(c.stats_period, 3);
@@ -842,7 +954,9 @@ mod tests {
 
     #[test]
     fn bad_file_names_the_file_and_the_field() {
-        let e = EngineConfig::from_toml_str("bogus = 1").unwrap_err().to_string();
+        let e = EngineConfig::from_toml_str("bogus = 1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
         let e = EngineConfig::from_toml_file(Path::new("/nonexistent/fp.toml")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/fp.toml"), "{e}");
@@ -850,9 +964,11 @@ mod tests {
 
     #[test]
     fn default_mapping_round_robins_queue_zero() {
-        let plan = cfg(&["-l", "0-2", "--port", "null:", "--port", "null:", "--port", "null:"])
-            .validate_with(&[0, 1, 2])
-            .unwrap();
+        let plan = cfg(&[
+            "-l", "0-2", "--port", "null:", "--port", "null:", "--port", "null:",
+        ])
+        .validate_with(&[0, 1, 2])
+        .unwrap();
         assert_eq!(plan.main_lcore, 0);
         assert_eq!(plan.workers.len(), 2);
         assert_eq!(plan.workers[0].rx, vec![(0, 0), (2, 0)]);
@@ -871,7 +987,10 @@ mod tests {
 
     #[test]
     fn rule_lcore_listed_twice() {
-        assert_eq!(err(&["-l", "0,1,1", "--port", "null:"]), "lcore 1 is listed twice");
+        assert_eq!(
+            err(&["-l", "0,1,1", "--port", "null:"]),
+            "lcore 1 is listed twice"
+        );
     }
 
     #[test]
@@ -879,55 +998,117 @@ mod tests {
         let e = err(&["-l", "0", "--port", "null:"]);
         assert!(e.contains("lcore 0 is the main lcore"), "{e}");
         // ... unless the main lcore works.
-        cfg(&["-l", "0", "--port", "null:", "--main-lcore-works"]).validate_with(&[0]).unwrap();
+        cfg(&["-l", "0", "--port", "null:", "--main-lcore-works"])
+            .validate_with(&[0])
+            .unwrap();
     }
 
     #[test]
     fn rule_queue_assigned_twice() {
-        let e = err(&["-l", "0-2", "--port", "null:", "--config", "(0,0,1),(0,0,2)"]);
-        assert_eq!(e, "port 0 queue 0 is assigned twice (to lcore 1 and to lcore 2)");
+        let e = err(&[
+            "-l",
+            "0-2",
+            "--port",
+            "null:",
+            "--config",
+            "(0,0,1),(0,0,2)",
+        ]);
+        assert_eq!(
+            e,
+            "port 0 queue 0 is assigned twice (to lcore 1 and to lcore 2)"
+        );
     }
 
     #[test]
     fn rule_port_without_queue() {
-        let e = err(&["-l", "0-1", "--port", "null:a", "--port", "null:b", "--config", "(0,0,1)"]);
+        let e = err(&[
+            "-l", "0-1", "--port", "null:a", "--port", "null:b", "--config", "(0,0,1)",
+        ]);
         assert_eq!(e, "port 1 (null:b) has no queue assigned to any lcore");
     }
 
     #[test]
     fn rule_queue_gap() {
-        let e = err(&["-l", "0-1", "--port", "null:", "--config", "(0,0,1),(0,2,1)"]);
+        let e = err(&[
+            "-l",
+            "0-1",
+            "--port",
+            "null:",
+            "--config",
+            "(0,0,1),(0,2,1)",
+        ]);
         assert!(e.contains("port 0 queue 1 is not assigned"), "{e}");
     }
 
     #[test]
     fn rule_unknown_port() {
-        let e = err(&["-l", "0-1", "--port", "null:", "--config", "(0,0,1),(3,0,1)"]);
+        let e = err(&[
+            "-l",
+            "0-1",
+            "--port",
+            "null:",
+            "--config",
+            "(0,0,1),(3,0,1)",
+        ]);
         assert!(e.contains("names unknown port 3"), "{e}");
     }
 
     #[test]
     fn rule_lcore_in_map_must_be_a_worker() {
         let e = err(&["-l", "0-1", "--port", "null:", "--config", "(0,0,0)"]);
-        assert!(e.contains("names lcore 0, which is not a worker lcore (workers: 1)"), "{e}");
+        assert!(
+            e.contains("names lcore 0, which is not a worker lcore (workers: 1)"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rule_pool_too_small() {
         // 2 ports x 1024 rxd + 2 ports x 1 lcore x 1024 txd + 2 x 1 x 32 buffers + 2 lcores x 256.
-        let e = err(&["-l", "0-1", "--port", "null:", "--port", "null:", "--pool-size", "1000"]);
-        assert!(e.starts_with("pool size 1000 is too small: need at least 4672 mbufs"), "{e}");
-        cfg(&["-l", "0-1", "--port", "null:", "--port", "null:", "--pool-size", "4672"])
-            .validate_with(&[0, 1])
-            .unwrap();
+        let e = err(&[
+            "-l",
+            "0-1",
+            "--port",
+            "null:",
+            "--port",
+            "null:",
+            "--pool-size",
+            "1000",
+        ]);
+        assert!(
+            e.starts_with("pool size 1000 is too small: need at least 4672 mbufs"),
+            "{e}"
+        );
+        cfg(&[
+            "-l",
+            "0-1",
+            "--port",
+            "null:",
+            "--port",
+            "null:",
+            "--pool-size",
+            "4672",
+        ])
+        .validate_with(&[0, 1])
+        .unwrap();
     }
 
     #[test]
     fn rule_cache_too_large() {
         let e = err(&[
-            "-l", "0-1", "--port", "null:", "--pool-cache", "600", "--pool-size", "9000",
+            "-l",
+            "0-1",
+            "--port",
+            "null:",
+            "--pool-cache",
+            "600",
+            "--pool-size",
+            "9000",
         ]);
-        assert_eq!(e, "pool cache 600 is too large for pool size 9000 (at most 512)");
+        assert_eq!(
+            e,
+            "pool cache 600 is too large for pool size 9000 (at most 512)"
+        );
     }
 
     #[test]

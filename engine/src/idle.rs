@@ -29,7 +29,11 @@ pub struct Idle {
 impl Idle {
     /// Idle state for `policy`.
     pub fn new(policy: IdlePolicy) -> Self {
-        Idle { policy, empty: 0, sleep: MIN_SLEEP }
+        Idle {
+            policy,
+            empty: 0,
+            sleep: MIN_SLEEP,
+        }
     }
 
     /// Traffic: back to full-speed polling.
@@ -84,12 +88,15 @@ mod tests {
         let mut i = Idle::new(IdlePolicy::Adaptive);
         let early: u64 = (0..PAUSE_AFTER - 1).map(|_| i.empty_poll()).sum();
         assert_eq!(early, 0, "no back-off before PAUSE_AFTER empty polls");
-        for _ in PAUSE_AFTER..SLEEP_AFTER {
+        for _ in PAUSE_AFTER - 1..SLEEP_AFTER {
             i.empty_poll();
         }
         assert!(i.is_sleeping());
         let slept: u64 = (0..5).map(|_| i.empty_poll()).sum();
-        assert!(slept >= 1_000, "five sleeps of 1, 2, 4, 8, 16 us took {slept} ns");
+        assert!(
+            slept >= 1_000,
+            "five sleeps of 1, 2, 4, 8, 16 us took {slept} ns"
+        );
         i.busy();
         assert!(!i.is_sleeping());
         assert_eq!(i.empty_poll(), 0);

@@ -33,7 +33,7 @@
 //! }
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // e.g. app -l 0-1 --port null: --port null: --stats-period 1
+//!     // e.g. app -l 0-1 --port null --port null --stats-period 1
 //!     let engine = Engine::from_args(&Cli::parse().engine)?;
 //!     let report = engine.run(|_lcore| Fwd)?; // until SIGINT/SIGTERM
 //!     assert_eq!(report.pool_in_use, 0);
@@ -43,6 +43,7 @@
 
 pub mod config;
 pub mod idle;
+pub mod pipeline;
 pub mod runtime;
 pub mod signal;
 pub mod stats;
@@ -51,20 +52,21 @@ pub mod tsc;
 pub mod worker;
 
 pub use config::{ConfigError, EngineArgs, EngineConfig, IdlePolicy, Plan, PortSpec, QueueAssign};
+pub use pipeline::SoftRss;
 pub use runtime::{Engine, EngineError, LcoreInfo, RunReport};
 pub use worker::{BackPressure, BurstCtx, LcoreLoop, LoopParams, Source, Worker};
 
 pub use ferroplane_mempool::{Mbuf, MbufBurst, Mempool};
 
-/// Lock-free rings ([`ferroplane_ring`]).
-pub use ferroplane_ring as ring;
+/// Hashes, ACL, RSS ([`ferroplane_classify`]).
+pub use ferroplane_classify as classify;
+/// Longest-prefix match ([`ferroplane_lpm`]).
+pub use ferroplane_lpm as lpm;
 /// Mempools and mbufs ([`ferroplane_mempool`]).
 pub use ferroplane_mempool as mempool;
 /// Packet headers and builders ([`ferroplane_net`]).
 pub use ferroplane_net as net;
 /// Ports and drivers ([`ferroplane_pmd`]).
 pub use ferroplane_pmd as pmd;
-/// Longest-prefix match ([`ferroplane_lpm`]).
-pub use ferroplane_lpm as lpm;
-/// Hashes, ACL, RSS ([`ferroplane_classify`]).
-pub use ferroplane_classify as classify;
+/// Lock-free rings ([`ferroplane_ring`]).
+pub use ferroplane_ring as ring;

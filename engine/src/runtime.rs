@@ -26,8 +26,8 @@ use serde_json::json;
 use crate::config::{ConfigError, EngineArgs, EngineConfig, LcorePlan, Plan};
 use crate::signal::ShutdownSignals;
 use crate::stats::{
-    LcoreSnapshot, LcoreStats, MAX_DROP_REASONS, MempoolSnapshot, PortSnapshot, RateView, StatsSource, Totals,
-    final_summary,
+    LcoreSnapshot, LcoreStats, MAX_DROP_REASONS, MempoolSnapshot, PortSnapshot, RateView,
+    StatsSource, Totals, final_summary,
 };
 use crate::telemetry;
 use crate::worker::{BackPressure, LcoreLoop, LoopParams, Source, Worker};
@@ -177,7 +177,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("plan", &self.plan).field("config", &self.config).finish()
+        f.debug_struct("Engine")
+            .field("plan", &self.plan)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -204,7 +207,10 @@ impl Engine {
             hugepages: HugePolicy::Auto,
             ..MempoolConfig::default()
         })
-        .map_err(|e| EngineError::Mempool { count: plan.pool_size, reason: e.to_string() })?;
+        .map_err(|e| EngineError::Mempool {
+            count: plan.pool_size,
+            reason: e.to_string(),
+        })?;
 
         // Open every port; on any failure the ones already open are closed when `opened` drops.
         let mut opened: Vec<Box<dyn Port>> = Vec::with_capacity(config.ports.len());
@@ -259,16 +265,23 @@ impl Engine {
             let mut txqs = Vec::with_capacity(opened.len());
             for (port, p) in opened.iter_mut().enumerate() {
                 let have = p.info().tx_queues;
-                let txq = p.take_tx_queue(w.tx_queue).ok_or_else(|| EngineError::Queue {
-                    port: port as u16,
-                    dev: config.ports[port].dev.clone(),
-                    kind: "tx",
-                    queue: w.tx_queue,
-                    have,
-                })?;
+                let txq = p
+                    .take_tx_queue(w.tx_queue)
+                    .ok_or_else(|| EngineError::Queue {
+                        port: port as u16,
+                        dev: config.ports[port].dev.clone(),
+                        kind: "tx",
+                        queue: w.tx_queue,
+                        have,
+                    })?;
                 txqs.push(Some(txq));
             }
-            lcores.push(LcoreSetup { plan: w.clone(), sources, txqs, outs: Vec::new() });
+            lcores.push(LcoreSetup {
+                plan: w.clone(),
+                sources,
+                txqs,
+                outs: Vec::new(),
+            });
         }
         log::info!("engine plan: {plan}");
         Ok(Engine {
@@ -311,7 +324,10 @@ impl Engine {
 
     /// The MAC address of a port.
     pub fn port_mac(&self, port: u16) -> Option<ferroplane_pmd::MacAddr> {
-        lock(&self.ports).get(port as usize)?.as_ref().map(|p| p.info().mac)
+        lock(&self.ports)
+            .get(port as usize)?
+            .as_ref()
+            .map(|p| p.info().mac)
     }
 
     /// Does not print the periodic or final statistics (the [`RunReport`] still has them).
@@ -327,7 +343,13 @@ impl Engine {
     /// Connects worker lcore `from` to worker lcore `to` with a single-producer,
     /// single-consumer ring of `capacity` (a power of two) mbufs. Returns the index `from`'s
     /// worker passes to [`crate::BurstCtx::enqueue`]; `to` polls the ring as one more source.
-    pub fn add_ring(&mut self, from: u32, to: u32, capacity: usize, policy: BackPressure) -> Result<u16, EngineError> {
+    pub fn add_ring(
+        &mut self,
+        from: u32,
+        to: u32,
+        capacity: usize,
+        policy: BackPressure,
+    ) -> Result<u16, EngineError> {
         let err = |reason: String| EngineError::Ring { from, to, reason };
         let fi = self.lcores.iter().position(|l| l.plan.lcore == from);
         let ti = self.lcores.iter().position(|l| l.plan.lcore == to);
@@ -339,7 +361,9 @@ impl Engine {
                 .map_err(|e| err(e.to_string()))?;
         let id = self.nb_rings;
         self.nb_rings += 1;
-        self.lcores[ti].sources.push(Source::Ring { id, ring: cons });
+        self.lcores[ti]
+            .sources
+            .push(Source::Ring { id, ring: cons });
         self.lcores[fi].outs.push((prod, policy, id, to));
         Ok((self.lcores[fi].outs.len() - 1) as u16)
     }
@@ -351,7 +375,8 @@ impl Engine {
         W: Worker + 'static,
         F: FnMut(&LcoreInfo) -> W,
     {
-        let signals = ShutdownSignals::install().map_err(|e| EngineError::Signals(e.to_string()))?;
+        let signals =
+            ShutdownSignals::install().map_err(|e| EngineError::Signals(e.to_string()))?;
         self.run_inner(make, Arc::new(AtomicBool::new(false)), Some(signals))
     }
 
@@ -374,7 +399,17 @@ impl Engine {
         W: Worker + 'static,
         F: FnMut(&LcoreInfo) -> W,
     {
-        let Engine { config, plan, pool, ports, meta, lcores, quiet, stop_after, .. } = self;
+        let Engine {
+            config,
+            plan,
+            pool,
+            ports,
+            meta,
+            lcores,
+            quiet,
+            stop_after,
+            ..
+        } = self;
         let nb_ports = meta.len();
         let params = LoopParams {
             burst: config.burst,
@@ -393,17 +428,27 @@ impl Engine {
                 rings_in: setup
                     .sources
                     .iter()
-                    .filter_map(|s| if let Source::Ring { id, .. } = s { Some(*id) } else { None })
+                    .filter_map(|s| {
+                        if let Source::Ring { id, .. } = s {
+                            Some(*id)
+                        } else {
+                            None
+                        }
+                    })
                     .collect(),
                 rings_out: setup.outs.iter().map(|o| (o.2, o.3)).collect(),
             };
             let worker = make(&info);
             let names = worker.drop_reasons();
             if names.len() > MAX_DROP_REASONS {
-                return Err(EngineError::TooManyDropReasons { lcore: info.lcore, count: names.len() });
+                return Err(EngineError::TooManyDropReasons {
+                    lcore: info.lcore,
+                    count: names.len(),
+                });
             }
             let stats = Arc::new(LcoreStats::new(info.lcore, nb_ports, Arc::from(names)));
-            let mut lp = LcoreLoop::new(info.lcore, setup.sources, setup.txqs, stats.clone(), params);
+            let mut lp =
+                LcoreLoop::new(info.lcore, setup.sources, setup.txqs, stats.clone(), params);
             for (prod, policy, _, _) in setup.outs {
                 lp.add_ring_output(prod, policy);
             }
@@ -427,7 +472,10 @@ impl Engine {
         }
         if let Some(addr) = config.prometheus {
             let s = telemetry::serve_prometheus(addr, source.clone())?;
-            log::info!("prometheus on http://{}/metrics", s.local_addr().unwrap_or(addr));
+            log::info!(
+                "prometheus on http://{}/metrics",
+                s.local_addr().unwrap_or(addr)
+            );
             servers.push(s);
         }
 
@@ -463,21 +511,24 @@ impl Engine {
         for (mut lp, mut worker, _) in spawn {
             let lcore = lp.lcore();
             let (b, f, s) = (barrier.clone(), failed.clone(), stop.clone());
-            let h = std::thread::Builder::new().name(format!("lcore-{lcore}")).spawn(move || {
-                let ready = enter_lcore(lcore);
-                if ready.is_err() {
-                    f.store(true, Ordering::SeqCst);
-                }
-                b.wait();
-                let guard = ready?;
-                if !f.load(Ordering::SeqCst) {
-                    lp.run(&mut worker, &s);
-                }
-                drop(lp.finish());
-                drop(worker);
-                drop(guard);
-                Ok(())
-            });
+            let h = std::thread::Builder::new()
+                .name(format!("lcore-{lcore}"))
+                .spawn(move || {
+                    let _stop_all_on_panic = StopOnPanic(&s);
+                    let ready = enter_lcore(lcore);
+                    if ready.is_err() {
+                        f.store(true, Ordering::SeqCst);
+                    }
+                    b.wait();
+                    let guard = ready?;
+                    if !f.load(Ordering::SeqCst) {
+                        lp.run(&mut worker, &s);
+                    }
+                    drop(lp.finish());
+                    drop(worker);
+                    drop(guard);
+                    Ok(())
+                });
             match h {
                 Ok(h) => handles.push((lcore, h)),
                 Err(e) => {
@@ -498,11 +549,15 @@ impl Engine {
         if start_err {
             stop.store(true, Ordering::SeqCst);
         } else {
-            log::info!("{} lcore(s) started", handles.len() + main_loop.is_some() as usize);
+            log::info!(
+                "{} lcore(s) started",
+                handles.len() + main_loop.is_some() as usize
+            );
         }
 
         // Control: the periodic statistics, on this thread or (if it works) on a helper.
-        let period = (config.stats_period > 0 && !quiet).then(|| Duration::from_secs(config.stats_period));
+        let period =
+            (config.stats_period > 0 && !quiet).then(|| Duration::from_secs(config.stats_period));
         let deadline = stop_after.map(|d| Instant::now() + d);
         let main_result = match main_loop {
             Some((mut lp, mut worker, _)) => {
@@ -510,9 +565,10 @@ impl Engine {
                     let (stop, source) = (stop.clone(), source.clone());
                     std::thread::Builder::new()
                         .name("fp-control".into())
-                        .spawn(move || control_loop(&stop, period, deadline, &*source))
+                        .spawn(move || control_loop(&stop, period, deadline, &source))
                         .ok()
                 };
+                let guard_stop = StopOnPanic(&stop);
                 let r = match enter_lcore(main_lcore) {
                     Ok(guard) => {
                         if !start_err {
@@ -529,13 +585,17 @@ impl Engine {
                         Err(e)
                     }
                 };
+                drop(guard_stop);
                 if let Some(c) = ctl {
                     let _ = c.join();
                 }
-                r.map_err(|reason| EngineError::Lcore { lcore: main_lcore, reason })
+                r.map_err(|reason| EngineError::Lcore {
+                    lcore: main_lcore,
+                    reason,
+                })
             }
             None => {
-                control_loop(&stop, period, deadline, &*source);
+                control_loop(&stop, period, deadline, &source);
                 Ok(())
             }
         };
@@ -549,7 +609,10 @@ impl Engine {
                     first_err.get_or_insert(EngineError::Lcore { lcore, reason });
                 }
                 Err(_) => {
-                    first_err.get_or_insert(EngineError::Lcore { lcore, reason: "thread panicked".into() });
+                    first_err.get_or_insert(EngineError::Lcore {
+                        lcore,
+                        reason: "thread panicked".into(),
+                    });
                 }
             }
         }
@@ -595,15 +658,33 @@ impl Engine {
     }
 }
 
+/// Stops every lcore if the thread holding it unwinds, so one panicking worker shuts the
+/// engine down (and `run` reports it) instead of leaving the others polling.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Pins the calling thread to `lcore` and claims the lcore id for the mempool caches.
 fn enter_lcore(lcore: u32) -> Result<ferroplane_mempool::LcoreGuard, String> {
     if !core_affinity::set_for_current(core_affinity::CoreId { id: lcore as usize }) {
         return Err(format!("cannot pin to CPU {lcore}"));
     }
-    ferroplane_mempool::lcore::register(lcore).map_err(|e| format!("cannot register lcore {lcore}: {e}"))
+    ferroplane_mempool::lcore::register(lcore)
+        .map_err(|e| format!("cannot register lcore {lcore}: {e}"))
 }
 
-fn control_loop(stop: &AtomicBool, period: Option<Duration>, deadline: Option<Instant>, source: &EngineSource) {
+fn control_loop(
+    stop: &AtomicBool,
+    period: Option<Duration>,
+    deadline: Option<Instant>,
+    source: &EngineSource,
+) {
     let mut view = RateView::new();
     let mut next = period.map(|p| Instant::now() + p);
     if period.is_some() {
@@ -681,7 +762,12 @@ struct EngineSource {
 impl StatsSource for EngineSource {
     fn ports(&self) -> Vec<PortSnapshot> {
         let engine_tx_drops: Vec<u64> = (0..self.meta.len())
-            .map(|i| self.lcores.iter().map(|l| l.ports[i].tx_dropped.get()).sum())
+            .map(|i| {
+                self.lcores
+                    .iter()
+                    .map(|l| l.ports[i].tx_dropped.get())
+                    .sum()
+            })
             .collect();
         let g = lock(&self.ports);
         let mut last = self.last_ports.lock().unwrap_or_else(|p| p.into_inner());

@@ -35,7 +35,10 @@ impl ShutdownSignals {
     /// Installs the handlers. Fails if another `ShutdownSignals` is alive.
     pub fn install() -> io::Result<Self> {
         if INSTALLED.swap(true, Ordering::SeqCst) {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "signal handlers already installed"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "signal handlers already installed",
+            ));
         }
         let (read_fd, write_fd) = match sys::pipe() {
             Ok(p) => p,
@@ -46,7 +49,11 @@ impl ShutdownSignals {
         };
         RECEIVED.store(0, Ordering::SeqCst);
         WRITE_FD.store(write_fd, Ordering::SeqCst);
-        let mut me = ShutdownSignals { read_fd, write_fd, old: Vec::new() };
+        let mut me = ShutdownSignals {
+            read_fd,
+            write_fd,
+            old: Vec::new(),
+        };
         for sig in SHUTDOWN_SIGNALS {
             let old = sys::set_handler(sig, on_signal)?;
             me.old.push((sig, old));
@@ -110,7 +117,10 @@ mod sys {
         Ok((fds[0], fds[1]))
     }
 
-    pub fn set_handler(sig: libc::c_int, f: extern "C" fn(libc::c_int)) -> io::Result<libc::sigaction> {
+    pub fn set_handler(
+        sig: libc::c_int,
+        f: extern "C" fn(libc::c_int),
+    ) -> io::Result<libc::sigaction> {
         // SAFETY: sigaction is plain old data; all-zero is a valid starting value.
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
         sa.sa_sigaction = f as usize;
@@ -132,7 +142,11 @@ mod sys {
     }
 
     pub fn wait_byte(fd: libc::c_int, timeout: Duration) -> Option<u8> {
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
         // SAFETY: pfd is one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, ms) };

@@ -21,7 +21,10 @@ impl Counter {
     /// add, so two writers would lose counts (never memory safety).
     #[inline(always)]
     pub fn add(&self, n: u64) {
-        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// Overwrites the value (single writer).
@@ -119,7 +122,11 @@ impl LcoreStats {
     /// "other").
     #[inline]
     pub fn count_drop(&self, reason: usize, n: u64) {
-        let idx = if reason < self.drop_names.len() { reason } else { MAX_DROP_REASONS };
+        let idx = if reason < self.drop_names.len() {
+            reason
+        } else {
+            MAX_DROP_REASONS
+        };
         self.drops.by_reason[idx].add(n);
         self.core.app_dropped.add(n);
     }
@@ -132,7 +139,10 @@ impl LcoreStats {
             .enumerate()
             .map(|(i, n)| (n.clone(), self.drops.by_reason[i].get()))
             .collect();
-        drops.push(("other".to_string(), self.drops.by_reason[MAX_DROP_REASONS].get()));
+        drops.push((
+            "other".to_string(),
+            self.drops.by_reason[MAX_DROP_REASONS].get(),
+        ));
         LcoreSnapshot {
             lcore: self.lcore,
             rx_packets: self.core.rx_packets.get(),
@@ -300,7 +310,10 @@ impl RateView {
                     let d = |new: u64, f: fn(&PortSnapshot) -> u64| {
                         new.saturating_sub(old.map(f).unwrap_or(0)) as f64 / dt
                     };
-                    (d(p.rx_packets, |s| s.rx_packets), d(p.tx_packets, |s| s.tx_packets))
+                    (
+                        d(p.rx_packets, |s| s.rx_packets),
+                        d(p.tx_packets, |s| s.tx_packets),
+                    )
                 }
                 None => (0.0, 0.0),
             };
@@ -373,7 +386,11 @@ pub fn final_summary(ports: &[PortSnapshot], lcores: &[LcoreSnapshot], elapsed_s
         );
     }
     for l in lcores {
-        let busy = if l.polls > 0 { 100.0 * (l.polls - l.empty_polls) as f64 / l.polls as f64 } else { 0.0 };
+        let busy = if l.polls > 0 {
+            100.0 * (l.polls - l.empty_polls) as f64 / l.polls as f64
+        } else {
+            0.0
+        };
         let mut drops = String::new();
         for (name, n) in l.drops.iter().filter(|(_, n)| **n > 0) {
             let _ = write!(drops, " {name}={n}");
@@ -387,7 +404,11 @@ pub fn final_summary(ports: &[PortSnapshot], lcores: &[LcoreSnapshot], elapsed_s
             l.tx_packets,
             l.tx_dropped,
             l.app_dropped,
-            if drops.is_empty() { String::new() } else { format!(" ({})", drops.trim_start()) },
+            if drops.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", drops.trim_start())
+            },
             l.ring_full,
             l.polls,
             busy,
@@ -434,14 +455,30 @@ mod tests {
     #[test]
     fn rate_view_and_summary() {
         let mut v = RateView::new();
-        let mut p = PortSnapshot { id: 0, name: "null0".into(), ..Default::default() };
+        let mut p = PortSnapshot {
+            id: 0,
+            name: "null0".into(),
+            ..Default::default()
+        };
         let first = v.lines(std::slice::from_ref(&p), &[]);
-        assert!(first[0].starts_with("port 0 (null0): rx 0 pkts (0 pps)"), "{first:?}");
+        assert!(
+            first[0].starts_with("port 0 (null0): rx 0 pkts (0 pps)"),
+            "{first:?}"
+        );
         p.rx_packets = 1_000_000_000;
         let second = v.lines(std::slice::from_ref(&p), &[]);
         assert!(second[0].contains("Mpps"), "{second:?}");
-        let l = LcoreSnapshot { lcore: 1, rx_packets: 5, tx_packets: 4, app_dropped: 1, ..Default::default() };
+        let l = LcoreSnapshot {
+            lcore: 1,
+            rx_packets: 5,
+            tx_packets: 4,
+            app_dropped: 1,
+            ..Default::default()
+        };
         let s = final_summary(&[p], &[l], 1.0);
-        assert!(s.contains("final: rx_packets=5 tx_packets=4 app_dropped=1 tx_dropped=0"), "{s}");
+        assert!(
+            s.contains("final: rx_packets=5 tx_packets=4 app_dropped=1 tx_dropped=0"),
+            "{s}"
+        );
     }
 }

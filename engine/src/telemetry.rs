@@ -37,10 +37,20 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::stats::StatsSource;
+use crate::stats::{LcoreSnapshot, MempoolSnapshot, PortSnapshot, StatsSource};
+
+/// A metric: name suffix, help text, and how to read it.
+type Metric<T> = (&'static str, &'static str, fn(&T) -> u64);
 
 /// The queries the Unix socket answers.
-pub const QUERIES: &[&str] = &["/", "/info", "/ports", "/ports/<id>/stats", "/lcores", "/mempools"];
+pub const QUERIES: &[&str] = &[
+    "/",
+    "/info",
+    "/ports",
+    "/ports/<id>/stats",
+    "/lcores",
+    "/mempools",
+];
 
 /// Longest query line accepted.
 const MAX_QUERY: usize = 1024;
@@ -88,19 +98,30 @@ pub fn answer(source: &dyn StatsSource, query: &str) -> Value {
 pub fn prometheus_text(source: &dyn StatsSource) -> String {
     let mut s = String::new();
     let ports = source.ports();
-    let port_metrics: [(&str, &str, fn(&crate::stats::PortSnapshot) -> u64); 9] = [
+    let port_metrics: [Metric<PortSnapshot>; 9] = [
         ("rx_packets_total", "Packets received", |p| p.rx_packets),
         ("rx_bytes_total", "Bytes received", |p| p.rx_bytes),
         ("tx_packets_total", "Packets sent", |p| p.tx_packets),
         ("tx_bytes_total", "Bytes sent", |p| p.tx_bytes),
-        ("rx_missed_total", "Packets dropped on RX before reaching software", |p| p.rx_missed),
+        (
+            "rx_missed_total",
+            "Packets dropped on RX before reaching software",
+            |p| p.rx_missed,
+        ),
         ("rx_errors_total", "RX errors", |p| p.rx_errors),
-        ("rx_nombuf_total", "RX mbuf allocation failures", |p| p.rx_nombuf),
+        ("rx_nombuf_total", "RX mbuf allocation failures", |p| {
+            p.rx_nombuf
+        }),
         ("tx_errors_total", "TX errors", |p| p.tx_errors),
-        ("tx_dropped_total", "Packets dropped on TX", |p| p.tx_dropped),
+        ("tx_dropped_total", "Packets dropped on TX", |p| {
+            p.tx_dropped
+        }),
     ];
     for (name, help, get) in port_metrics {
-        let _ = writeln!(s, "# HELP ferroplane_port_{name} {help}.\n# TYPE ferroplane_port_{name} counter");
+        let _ = writeln!(
+            s,
+            "# HELP ferroplane_port_{name} {help}.\n# TYPE ferroplane_port_{name} counter"
+        );
         for p in &ports {
             let _ = writeln!(
                 s,
@@ -112,20 +133,54 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
         }
     }
     let lcores = source.lcores();
-    let lcore_metrics: [(&str, &str, fn(&crate::stats::LcoreSnapshot) -> u64); 8] = [
-        ("rx_packets_total", "Packets received from ports by the lcore", |l| l.rx_packets),
-        ("ring_rx_total", "Packets dequeued from pipeline rings by the lcore", |l| l.ring_rx),
-        ("tx_packets_total", "Packets sent by the lcore", |l| l.tx_packets),
-        ("tx_dropped_total", "Packets the TX queues did not take", |l| l.tx_dropped),
-        ("ring_full_total", "Packets dropped on a full pipeline ring", |l| l.ring_full),
+    let lcore_metrics: [Metric<LcoreSnapshot>; 8] = [
+        (
+            "rx_packets_total",
+            "Packets received from ports by the lcore",
+            |l| l.rx_packets,
+        ),
+        (
+            "ring_rx_total",
+            "Packets dequeued from pipeline rings by the lcore",
+            |l| l.ring_rx,
+        ),
+        ("tx_packets_total", "Packets sent by the lcore", |l| {
+            l.tx_packets
+        }),
+        (
+            "tx_dropped_total",
+            "Packets the TX queues did not take",
+            |l| l.tx_dropped,
+        ),
+        (
+            "ring_full_total",
+            "Packets dropped on a full pipeline ring",
+            |l| l.ring_full,
+        ),
         ("polls_total", "Poll loop iterations", |l| l.polls),
-        ("empty_polls_total", "Poll loop iterations without packets", |l| l.empty_polls),
-        ("idle_nanoseconds_total", "Time spent idle by the adaptive policy", |l| l.idle_ns),
+        (
+            "empty_polls_total",
+            "Poll loop iterations without packets",
+            |l| l.empty_polls,
+        ),
+        (
+            "idle_nanoseconds_total",
+            "Time spent idle by the adaptive policy",
+            |l| l.idle_ns,
+        ),
     ];
     for (name, help, get) in lcore_metrics {
-        let _ = writeln!(s, "# HELP ferroplane_lcore_{name} {help}.\n# TYPE ferroplane_lcore_{name} counter");
+        let _ = writeln!(
+            s,
+            "# HELP ferroplane_lcore_{name} {help}.\n# TYPE ferroplane_lcore_{name} counter"
+        );
         for l in &lcores {
-            let _ = writeln!(s, "ferroplane_lcore_{name}{{lcore=\"{}\"}} {}", l.lcore, get(l));
+            let _ = writeln!(
+                s,
+                "ferroplane_lcore_{name}{{lcore=\"{}\"}} {}",
+                l.lcore,
+                get(l)
+            );
         }
     }
     let _ = writeln!(
@@ -143,23 +198,40 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
         }
     }
     let pools = source.mempools();
-    let pool_metrics: [(&str, &str, &str, fn(&crate::stats::MempoolSnapshot) -> u64); 4] = [
-        ("capacity", "gauge", "Mbufs in the pool", |m| m.capacity),
-        ("in_use", "gauge", "Mbufs handed out", |m| m.in_use),
-        ("available", "gauge", "Mbufs free", |m| m.available),
-        ("alloc_failures_total", "counter", "Allocation failures", |m| m.alloc_failures),
+    let pool_metrics: [Metric<MempoolSnapshot>; 4] = [
+        ("capacity", "Mbufs in the pool", |m| m.capacity),
+        ("in_use", "Mbufs handed out", |m| m.in_use),
+        ("available", "Mbufs free", |m| m.available),
+        ("alloc_failures_total", "Allocation failures", |m| {
+            m.alloc_failures
+        }),
     ];
-    for (name, kind, help, get) in pool_metrics {
-        let _ = writeln!(s, "# HELP ferroplane_mempool_{name} {help}.\n# TYPE ferroplane_mempool_{name} {kind}");
+    for (name, help, get) in pool_metrics {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(
+            s,
+            "# HELP ferroplane_mempool_{name} {help}.\n# TYPE ferroplane_mempool_{name} {kind}"
+        );
         for m in &pools {
-            let _ = writeln!(s, "ferroplane_mempool_{name}{{pool=\"{}\"}} {}", escape(&m.name), get(m));
+            let _ = writeln!(
+                s,
+                "ferroplane_mempool_{name}{{pool=\"{}\"}} {}",
+                escape(&m.name),
+                get(m)
+            );
         }
     }
     s
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Errors starting a telemetry endpoint.
@@ -219,8 +291,10 @@ pub fn serve_unix(path: &Path, source: Arc<dyn StatsSource>) -> Result<Server, T
         }
         let _ = std::fs::remove_file(path);
     }
-    let bind_err =
-        |e: std::io::Error| TelemetryError::Bind { what: path.display().to_string(), reason: e.to_string() };
+    let bind_err = |e: std::io::Error| TelemetryError::Bind {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -241,7 +315,9 @@ pub fn serve_unix(path: &Path, source: Arc<dyn StatsSource>) -> Result<Server, T
                             clients.push(h);
                         }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(POLL)
+                    }
                     Err(e) => {
                         log::warn!("telemetry accept: {e}");
                         std::thread::sleep(POLL);
@@ -253,18 +329,32 @@ pub fn serve_unix(path: &Path, source: Arc<dyn StatsSource>) -> Result<Server, T
                 let _ = h.join();
             }
         })
-        .map_err(|e| TelemetryError::Bind { what: path.display().to_string(), reason: e.to_string() })?;
-    Ok(Server { stop, thread: Some(thread), path: Some(path.to_path_buf()), addr: None })
+        .map_err(|e| TelemetryError::Bind {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(Server {
+        stop,
+        thread: Some(thread),
+        path: Some(path.to_path_buf()),
+        addr: None,
+    })
 }
 
 fn unix_client(stream: UnixStream, source: &dyn StatsSource, stop: &AtomicBool) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        match reader.by_ref().take((MAX_QUERY + 1) as u64).read_until(b'\n', &mut line) {
+        match reader
+            .by_ref()
+            .take((MAX_QUERY + 1) as u64)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) => return,
             Ok(_) if line.last() == Some(&b'\n') || line.len() > MAX_QUERY => {
                 let reply = if line.len() > MAX_QUERY {
@@ -280,15 +370,25 @@ fn unix_client(stream: UnixStream, source: &dyn StatsSource, stop: &AtomicBool) 
                 }
             }
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return,
         }
     }
 }
 
 /// Starts the Prometheus endpoint on `addr`.
-pub fn serve_prometheus(addr: SocketAddr, source: Arc<dyn StatsSource>) -> Result<Server, TelemetryError> {
-    let bind_err = |e: std::io::Error| TelemetryError::Bind { what: addr.to_string(), reason: e.to_string() };
+pub fn serve_prometheus(
+    addr: SocketAddr,
+    source: Arc<dyn StatsSource>,
+) -> Result<Server, TelemetryError> {
+    let bind_err = |e: std::io::Error| TelemetryError::Bind {
+        what: addr.to_string(),
+        reason: e.to_string(),
+    };
     let listener = TcpListener::bind(addr).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
@@ -300,7 +400,9 @@ pub fn serve_prometheus(addr: SocketAddr, source: Arc<dyn StatsSource>) -> Resul
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => http_client(stream, &*source),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(POLL)
+                    }
                     Err(e) => {
                         log::warn!("prometheus accept: {e}");
                         std::thread::sleep(POLL);
@@ -309,7 +411,12 @@ pub fn serve_prometheus(addr: SocketAddr, source: Arc<dyn StatsSource>) -> Resul
             }
         })
         .map_err(bind_err)?;
-    Ok(Server { stop, thread: Some(thread), path: None, addr: Some(local) })
+    Ok(Server {
+        stop,
+        thread: Some(thread),
+        path: None,
+        addr: Some(local),
+    })
 }
 
 fn http_client(mut stream: TcpStream, source: &dyn StatsSource) {
@@ -338,7 +445,7 @@ fn http_client(mut stream: TcpStream, source: &dyn StatsSource) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{LcoreStats, MempoolSnapshot, PortSnapshot};
+    use crate::stats::{LcoreSnapshot, LcoreStats, MempoolSnapshot, PortSnapshot};
 
     struct Fake {
         lcore: LcoreStats,
@@ -357,11 +464,17 @@ mod tests {
                 ..Default::default()
             }]
         }
-        fn lcores(&self) -> Vec<crate::stats::LcoreSnapshot> {
+        fn lcores(&self) -> Vec<LcoreSnapshot> {
             vec![self.lcore.snapshot()]
         }
         fn mempools(&self) -> Vec<MempoolSnapshot> {
-            vec![MempoolSnapshot { name: "pool0".into(), capacity: 100, in_use: 3, available: 97, alloc_failures: 0 }]
+            vec![MempoolSnapshot {
+                name: "pool0".into(),
+                capacity: 100,
+                in_use: 3,
+                available: 97,
+                alloc_failures: 0,
+            }]
         }
         fn info(&self) -> Value {
             json!({"pid": std::process::id()})
@@ -378,7 +491,9 @@ mod tests {
     }
 
     fn query(conn: &mut BufReader<UnixStream>, q: &str) -> Value {
-        conn.get_mut().write_all(format!("{q}\n").as_bytes()).unwrap();
+        conn.get_mut()
+            .write_all(format!("{q}\n").as_bytes())
+            .unwrap();
         let mut line = String::new();
         conn.read_line(&mut line).unwrap();
         serde_json::from_str(&line).unwrap()
@@ -400,7 +515,14 @@ mod tests {
 
         let stats = query(&mut conn, "/ports/0/stats");
         let st = &stats["/ports/0/stats"];
-        for key in ["rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_missed", "tx_dropped"] {
+        for key in [
+            "rx_packets",
+            "rx_bytes",
+            "tx_packets",
+            "tx_bytes",
+            "rx_missed",
+            "tx_dropped",
+        ] {
             assert!(st[key].is_u64(), "missing {key} in {st}");
         }
         assert_eq!(st["rx_packets"], 42);
@@ -416,9 +538,22 @@ mod tests {
 
         let mp = query(&mut conn, "/mempools");
         assert_eq!(mp["/mempools"][0]["in_use"], 3);
-        assert_eq!(query(&mut conn, "/info")["/info"]["pid"], std::process::id());
-        assert!(query(&mut conn, "/ports/9/stats")["error"].as_str().unwrap().contains("no port 9"));
-        assert!(query(&mut conn, "/bogus")["error"].as_str().unwrap().contains("'/bogus'"));
+        assert_eq!(
+            query(&mut conn, "/info")["/info"]["pid"],
+            std::process::id()
+        );
+        assert!(
+            query(&mut conn, "/ports/9/stats")["error"]
+                .as_str()
+                .unwrap()
+                .contains("no port 9")
+        );
+        assert!(
+            query(&mut conn, "/bogus")["error"]
+                .as_str()
+                .unwrap()
+                .contains("'/bogus'")
+        );
 
         server.stop();
         assert!(!path.exists(), "socket file removed on stop");
@@ -442,9 +577,16 @@ mod tests {
         let mut reply = String::new();
         s.read_to_string(&mut reply).unwrap();
         assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply}");
-        assert!(reply.contains("ferroplane_port_rx_packets_total{port=\"0\",name=\"null0\"} 42\n"), "{reply}");
-        assert!(reply.contains("ferroplane_lcore_app_dropped_total{lcore=\"1\",reason=\"udp9\"} 2\n"));
-        assert!(reply.contains("# TYPE ferroplane_mempool_in_use gauge\nferroplane_mempool_in_use{pool=\"pool0\"} 3\n"));
+        assert!(
+            reply.contains("ferroplane_port_rx_packets_total{port=\"0\",name=\"null0\"} 42\n"),
+            "{reply}"
+        );
+        assert!(
+            reply.contains("ferroplane_lcore_app_dropped_total{lcore=\"1\",reason=\"udp9\"} 2\n")
+        );
+        assert!(reply.contains(
+            "# TYPE ferroplane_mempool_in_use gauge\nferroplane_mempool_in_use{pool=\"pool0\"} 3\n"
+        ));
         server.stop();
     }
 }

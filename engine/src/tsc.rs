@@ -37,7 +37,7 @@ pub fn hz() -> u64 {
 
 /// Converts a duration to ticks.
 pub fn ticks(d: Duration) -> u64 {
-    (d.as_nanos() as u128 * hz() as u128 / 1_000_000_000) as u64
+    (d.as_nanos() * hz() as u128 / 1_000_000_000) as u64
 }
 
 /// Converts ticks to nanoseconds.
@@ -57,7 +57,10 @@ mod tests {
         let ns = to_ns(now() - c0);
         let real = t0.elapsed().as_nanos() as u64;
         // Generous: within 50% (the machine is shared).
-        assert!(ns > real / 2 && ns < real * 3 / 2, "tsc {ns} ns vs os {real} ns");
+        assert!(
+            ns > real / 2 && ns < real * 3 / 2,
+            "tsc {ns} ns vs os {real} ns"
+        );
         let back = to_ns(ticks(Duration::from_millis(1)));
         assert!((999_000..=1_000_000).contains(&back), "{back}");
     }

@@ -306,7 +306,11 @@ pub struct LoopParams {
 
 impl Default for LoopParams {
     fn default() -> Self {
-        LoopParams { burst: 32, drain: Duration::from_micros(100), idle: IdlePolicy::Busy }
+        LoopParams {
+            burst: 32,
+            drain: Duration::from_micros(100),
+            idle: IdlePolicy::Busy,
+        }
     }
 }
 
@@ -347,12 +351,20 @@ impl LcoreLoop {
         let tx = txqs
             .into_iter()
             .enumerate()
-            .map(|(port, txq)| TxBuffer { port: port as u16, txq, buf: MbufBurst::new() })
+            .map(|(port, txq)| TxBuffer {
+                port: port as u16,
+                txq,
+                buf: MbufBurst::new(),
+            })
             .collect();
         LcoreLoop {
             lcore,
             sources,
-            out: Outputs { tx, rings: Vec::new(), threshold: burst },
+            out: Outputs {
+                tx,
+                rings: Vec::new(),
+                threshold: burst,
+            },
             stats,
             params: LoopParams { burst, ..params },
         }
@@ -360,7 +372,11 @@ impl LcoreLoop {
 
     /// Adds a pipeline ring output; returns its index for [`BurstCtx::enqueue`].
     pub fn add_ring_output(&mut self, ring: MbufProducer, policy: BackPressure) -> u16 {
-        self.out.rings.push(RingOut { ring, buf: MbufBurst::new(), policy });
+        self.out.rings.push(RingOut {
+            ring,
+            buf: MbufBurst::new(),
+            policy,
+        });
         (self.out.rings.len() - 1) as u16
     }
 
@@ -387,8 +403,15 @@ impl LcoreLoop {
             let mut got = 0usize;
             for src in self.sources.iter_mut() {
                 let (port, queue, ring, n) = match src {
-                    Source::Queue { port, queue, rxq } => (*port, *queue, None, rxq.rx_burst(&mut burst)),
-                    Source::Ring { id, ring } => (u16::MAX, u16::MAX, Some(*id), ring.dequeue_burst(&mut burst)),
+                    Source::Queue { port, queue, rxq } => {
+                        (*port, *queue, None, rxq.rx_burst(&mut burst))
+                    }
+                    Source::Ring { id, ring } => (
+                        u16::MAX,
+                        u16::MAX,
+                        Some(*id),
+                        ring.dequeue_burst(&mut burst),
+                    ),
                 };
                 if n == 0 {
                     continue;
@@ -407,7 +430,14 @@ impl LcoreLoop {
                         m.prefetch();
                     }
                 }
-                let mut ctx = BurstCtx { lcore: self.lcore, port, queue, ring, out: &mut self.out, stats };
+                let mut ctx = BurstCtx {
+                    lcore: self.lcore,
+                    port,
+                    queue,
+                    ring,
+                    out: &mut self.out,
+                    stats,
+                };
                 worker.process(&mut ctx, &mut burst);
                 if !burst.is_empty() {
                     stats.count_drop(usize::MAX, burst.len() as u64);

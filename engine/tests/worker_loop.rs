@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ferroplane::pmd::testing::{test_frame, test_frame_tag};
+use ferroplane::mempool::MempoolConfig;
+use ferroplane::pmd::testing::{test_frame, test_frame_tag, udp_frame};
 use ferroplane::pmd::{MacAddr, Port, PortConfig, RxQueue, TxQueue};
 use ferroplane::{
-    BackPressure, BurstCtx, Engine, EngineConfig, IdlePolicy, LcoreInfo, MbufBurst, Mempool, PortSpec,
-    QueueAssign, RunReport, Worker,
+    BackPressure, BurstCtx, Engine, EngineConfig, IdlePolicy, LcoreInfo, MbufBurst, Mempool,
+    PortSpec, QueueAssign, RunReport, Worker,
 };
-use ferroplane::mempool::MempoolConfig;
 
 fn serial() -> MutexGuard<'static, ()> {
     static M: Mutex<()> = Mutex::new(());
@@ -37,7 +37,11 @@ fn lcores(cfg: &mut EngineConfig) {
 fn unique(tag: &str) -> String {
     use std::sync::atomic::AtomicU32;
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{tag}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The test's side of a ring pair.
@@ -45,16 +49,27 @@ struct TestEnd {
     _port: Box<dyn Port>,
     rx: Box<dyn RxQueue>,
     tx: Box<dyn TxQueue>,
+    /// Send UDP/IPv4 frames (flow = source port - 1000) instead of test-EtherType frames.
+    udp: bool,
 }
 
 impl TestEnd {
     /// Opens `ring:name=NAME` first, so its ring size sets the pair's lane size.
     fn open(name: &str, pool: &Mempool, ring_size: u32) -> TestEnd {
-        let cfg = PortConfig { rx_ring_size: ring_size, tx_ring_size: ring_size, ..PortConfig::new(pool.clone()) };
+        let cfg = PortConfig {
+            rx_ring_size: ring_size,
+            tx_ring_size: ring_size,
+            ..PortConfig::new(pool.clone())
+        };
         let mut port = ferroplane::pmd::open(&format!("ring:name={name}"), &cfg).unwrap();
         let rx = port.take_rx_queue(0).unwrap();
         let tx = port.take_tx_queue(0).unwrap();
-        TestEnd { _port: port, rx, tx }
+        TestEnd {
+            _port: port,
+            rx,
+            tx,
+            udp: false,
+        }
     }
 
     /// Sends frames tagged `tags` (each with flow `tag % flows` in its source MAC).
@@ -66,8 +81,23 @@ impl TestEnd {
             while !burst.is_full() {
                 let Some(tag) = tags.next() else { break };
                 let mut m = pool.alloc().expect("test pool exhausted");
-                let src = MacAddr([2, 0, 0, 0, 0, (tag % flows.max(1)) as u8]);
-                let f = test_frame(MacAddr([2, 0, 0, 0, 0, 0xee]), src, tag, 64);
+                let flow = tag % flows.max(1);
+                let src = MacAddr([2, 0, 0, 0, 0, flow as u8]);
+                let dst = MacAddr([2, 0, 0, 0, 0, 0xee]);
+                let f = if self.udp {
+                    udp_frame(
+                        dst,
+                        src,
+                        [10, 0, 0, 1],
+                        [10, 0, 0, 2],
+                        1000 + flow as u16,
+                        53,
+                        tag,
+                        22,
+                    )
+                } else {
+                    test_frame(dst, src, tag, 64)
+                };
                 m.append(f.len()).unwrap().copy_from_slice(&f);
                 burst.push(m).unwrap();
             }
@@ -89,7 +119,12 @@ impl TestEnd {
                 continue;
             }
             for m in burst.drain(..) {
-                out.push((m.data()[11], test_frame_tag(m.data()).expect("not a test frame")));
+                let d = m.data();
+                let tag = test_frame_tag(d).or_else(|| {
+                    d.get(42..46)
+                        .map(|t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
+                });
+                out.push((d[11], tag.expect("not a test frame")));
             }
         }
         out
@@ -130,12 +165,19 @@ where
 }
 
 fn test_pool(n: usize) -> Mempool {
-    Mempool::new(&MempoolConfig { cache_size: 0, ..MempoolConfig::new("test_pool", n) }).unwrap()
+    Mempool::new(&MempoolConfig {
+        cache_size: 0,
+        ..MempoolConfig::new("test_pool", n)
+    })
+    .unwrap()
 }
 
 fn two_ring_ports(a: &str, b: &str) -> EngineConfig {
     let mut cfg = EngineConfig {
-        ports: vec![PortSpec::new(format!("ring:name={a}")), PortSpec::new(format!("ring:name={b}"))],
+        ports: vec![
+            PortSpec::new(format!("ring:name={a}")),
+            PortSpec::new(format!("ring:name={b}")),
+        ],
         idle: IdlePolicy::Adaptive,
         ..EngineConfig::default()
     };
@@ -173,14 +215,33 @@ fn every_packet_is_forwarded_or_dropped_with_a_counter() {
     let t = report.totals;
     assert_eq!(t.rx, N as u64, "{}", report.summary);
     assert_eq!(t.app_dropped, (N / 10) as u64, "{}", report.summary);
-    assert!(t.tx_dropped > 0, "a 64-slot lane cannot take 900 frames: {}", report.summary);
+    assert!(
+        t.tx_dropped > 0,
+        "a 64-slot lane cannot take 900 frames: {}",
+        report.summary
+    );
     assert_eq!(got.len() as u64, t.tx, "what left is what arrived");
-    assert_eq!(t.tx + t.app_dropped + t.tx_dropped, N as u64, "{}", report.summary);
-    assert!(got.iter().all(|&(_, tag)| tag % 10 != 0), "no dropped tag arrived");
+    assert_eq!(
+        t.tx + t.app_dropped + t.tx_dropped,
+        N as u64,
+        "{}",
+        report.summary
+    );
+    assert!(
+        got.iter().all(|&(_, tag)| tag % 10 != 0),
+        "no dropped tag arrived"
+    );
     let l = &report.lcores[0];
     assert_eq!(l.drops["sampled"], (N / 10) as u64);
-    assert!(report.ports[1].tx_dropped >= t.tx_dropped, "port view includes engine TX drops");
-    assert!(report.summary.contains(&format!("final: rx_packets={N} ")), "{}", report.summary);
+    assert!(
+        report.ports[1].tx_dropped >= t.tx_dropped,
+        "port view includes engine TX drops"
+    );
+    assert!(
+        report.summary.contains(&format!("final: rx_packets={N} ")),
+        "{}",
+        report.summary
+    );
 
     drop((end_a, end_b));
     assert_eq!(report.pool_in_use, 0, "engine pool");
@@ -204,7 +265,12 @@ fn null_ports_forward_and_pool_returns_to_zero() {
     stop.store(true, Ordering::SeqCst);
     let r = h.join().unwrap();
     assert!(r.totals.rx > 1000, "{}", r.summary);
-    assert_eq!(r.totals.rx, r.totals.tx + r.totals.tx_dropped + r.totals.app_dropped, "{}", r.summary);
+    assert_eq!(
+        r.totals.rx,
+        r.totals.tx + r.totals.tx_dropped + r.totals.app_dropped,
+        "{}",
+        r.summary
+    );
     // null TX takes everything.
     assert_eq!(r.totals.tx_dropped, 0);
     assert_eq!(r.ports[0].rx_packets + r.ports[1].rx_packets, r.totals.rx);
@@ -233,13 +299,20 @@ fn drain_timer_sends_a_lone_packet() {
         assert_eq!(end_a.send(&pool, tag..tag + 1, 1), 1);
         let got = end_b.recv(1, Duration::from_secs(5));
         latencies.push(t0.elapsed());
-        assert_eq!(got, vec![(0, tag)], "a lone packet (tag {tag}) must leave on the drain timer");
+        assert_eq!(
+            got,
+            vec![(0, tag)],
+            "a lone packet (tag {tag}) must leave on the drain timer"
+        );
     }
     stop.store(true, Ordering::SeqCst);
     let r = h.join().unwrap();
     println!("lone-packet latency with a 100 us drain period: {latencies:?}");
     // Generous: the period is 100 us; a loaded 2-core machine can add a lot.
-    assert!(latencies.iter().all(|l| *l < Duration::from_secs(2)), "{latencies:?}");
+    assert!(
+        latencies.iter().all(|l| *l < Duration::from_secs(2)),
+        "{latencies:?}"
+    );
     assert_eq!(r.totals.tx, 5);
     drop((end_a, end_b));
     assert_eq!(pool.in_use(), 0);
@@ -297,14 +370,33 @@ fn pipeline_engine(a: &str, b: &str, ring_size: usize) -> Option<(Engine, u32, u
     let cfg = EngineConfig {
         lcores: vec![la, lb],
         main_lcore_works: true,
-        ports: vec![PortSpec::new(format!("ring:name={a}")), PortSpec::new(format!("ring:name={b}"))],
-        queue_map: vec![QueueAssign { port: 0, queue: 0, lcore: la }, QueueAssign { port: 1, queue: 0, lcore: lb }],
+        ports: vec![
+            PortSpec::new(format!("ring:name={a}")),
+            PortSpec::new(format!("ring:name={b}")),
+        ],
+        queue_map: vec![
+            QueueAssign {
+                port: 0,
+                queue: 0,
+                lcore: la,
+            },
+            QueueAssign {
+                port: 1,
+                queue: 0,
+                lcore: lb,
+            },
+        ],
         idle: IdlePolicy::Adaptive,
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(cfg).unwrap();
     engine.quiet(true);
-    assert_eq!(engine.add_ring(la, lb, ring_size, BackPressure::Drop).unwrap(), 0);
+    assert_eq!(
+        engine
+            .add_ring(la, lb, ring_size, BackPressure::Drop)
+            .unwrap(),
+        0
+    );
     Some((engine, la, lb))
 }
 
@@ -315,9 +407,17 @@ fn pipeline_keeps_flow_order_and_counts_back_pressure() {
     let (a, b) = (unique("a"), unique("b"));
     let mut end_a = TestEnd::open(&a, &pool, 4096);
     let mut end_b = TestEnd::open(&b, &pool, 4096);
-    let Some((engine, la, _lb)) = pipeline_engine(&a, &b, 64) else { return };
+    let Some((engine, la, _lb)) = pipeline_engine(&a, &b, 64) else {
+        return;
+    };
     let (stop, h) = start(engine, move |info| {
-        if info.lcore == la { Stage::One(Rx2Ring) } else { Stage::Two(Ring2Tx { delay: Duration::from_micros(50) }) }
+        if info.lcore == la {
+            Stage::One(Rx2Ring)
+        } else {
+            Stage::Two(Ring2Tx {
+                delay: Duration::from_micros(50),
+            })
+        }
     });
     const N: u32 = 3000;
     const FLOWS: u32 = 4;
@@ -339,12 +439,19 @@ fn pipeline_keeps_flow_order_and_counts_back_pressure() {
     assert_eq!(t.rx, N as u64, "{}", r.summary);
     let stage2 = r.lcores.iter().find(|l| l.lcore != la).unwrap();
     assert_eq!(stage2.ring_rx, t.tx + t.tx_dropped, "{}", r.summary);
-    assert!(t.ring_full > 0, "a 64-slot ring before a slow stage must fill: {}", r.summary);
+    assert!(
+        t.ring_full > 0,
+        "a 64-slot ring before a slow stage must fill: {}",
+        r.summary
+    );
     assert_eq!(got.len() as u64, t.tx, "{}", r.summary);
     assert_eq!(t.tx + t.ring_full + t.tx_dropped, N as u64, "{}", r.summary);
     for flow in 0..FLOWS as u8 {
         let tags: Vec<u32> = got.iter().filter(|g| g.0 == flow).map(|g| g.1).collect();
-        assert!(tags.windows(2).all(|w| w[0] < w[1]), "flow {flow} reordered: {tags:?}");
+        assert!(
+            tags.windows(2).all(|w| w[0] < w[1]),
+            "flow {flow} reordered: {tags:?}"
+        );
     }
     drop((end_a, end_b));
     assert_eq!(r.pool_in_use, 0);
@@ -378,7 +485,9 @@ fn telemetry_of_a_running_engine_matches_its_counters() {
     };
     let mut conn = BufReader::new(conn);
     let mut q = |query: &str| -> serde_json::Value {
-        conn.get_mut().write_all(format!("{query}\n").as_bytes()).unwrap();
+        conn.get_mut()
+            .write_all(format!("{query}\n").as_bytes())
+            .unwrap();
         let mut line = String::new();
         conn.read_line(&mut line).unwrap();
         serde_json::from_str(&line).unwrap()
@@ -410,4 +519,123 @@ fn telemetry_of_a_running_engine_matches_its_counters() {
     assert_eq!(r.totals.app_dropped, 25);
     drop((end_a, end_b));
     assert_eq!(pool.in_use(), 0);
+}
+
+/// Lcore A: software RSS from port 0 onto two rings (one to itself, one to lcore B); both
+/// lcores forward what their ring gives them to port 1.
+enum RssStage {
+    Spread(ferroplane::SoftRss),
+    Forward,
+}
+
+impl Worker for RssStage {
+    fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+        match self {
+            RssStage::Spread(rss) if ctx.rx_ring().is_none() && ctx.rx_port() == 0 => {
+                rss.process(ctx, burst)
+            }
+            _ if ctx.rx_ring().is_some() => ctx.tx_all(1, burst),
+            _ => burst.clear(),
+        }
+    }
+}
+
+#[test]
+fn software_rss_spreads_flows_over_lcores_in_order() {
+    let _g = serial();
+    let pool = test_pool(8192);
+    let (a, b) = (unique("a"), unique("b"));
+    let mut end_a = TestEnd::open(&a, &pool, 4096);
+    end_a.udp = true;
+    let mut end_b = TestEnd::open(&b, &pool, 4096);
+    let Some((mut engine, la, lb)) = pipeline_engine(&a, &b, 1024) else {
+        return;
+    };
+    // pipeline_engine made ring 0: la -> lb; add ring 1: la -> la.
+    assert_eq!(
+        engine
+            .add_ring(la, la, 1024, BackPressure::Retry(1000))
+            .unwrap(),
+        1
+    );
+    let (stop, h) = start(engine, move |info| {
+        if info.lcore == la {
+            assert_eq!(info.rings_out, vec![(0, lb), (1, la)]);
+            let reta = ferroplane::classify::Reta::new(128, 2).unwrap();
+            RssStage::Spread(ferroplane::SoftRss::new(
+                ferroplane::classify::RssKey::microsoft(),
+                reta,
+            ))
+        } else {
+            RssStage::Forward
+        }
+    });
+    const N: u32 = 2000;
+    const FLOWS: u32 = 16;
+    for chunk in 0..(N / 200) {
+        assert_eq!(
+            end_a.send(&pool, chunk * 200..(chunk + 1) * 200, FLOWS),
+            200
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut got = end_b.recv(N as usize, Duration::from_secs(10));
+    stop.store(true, Ordering::SeqCst);
+    let r = h.join().unwrap();
+    got.extend(end_b.recv(N as usize, Duration::from_millis(100)));
+
+    assert_eq!(r.totals.rx, N as u64, "{}", r.summary);
+    assert_eq!(got.len() as u64, r.totals.tx, "{}", r.summary);
+    assert_eq!(
+        r.totals.tx + r.totals.ring_full + r.totals.tx_dropped,
+        N as u64,
+        "{}",
+        r.summary
+    );
+    for l in &r.lcores {
+        assert!(
+            l.ring_rx > 0,
+            "lcore {} got no flow from the RETA: {}",
+            l.lcore,
+            r.summary
+        );
+    }
+    for flow in 0..FLOWS as u8 {
+        let tags: Vec<u32> = got.iter().filter(|g| g.0 == flow).map(|g| g.1).collect();
+        assert!(
+            tags.windows(2).all(|w| w[0] < w[1]),
+            "flow {flow} reordered: {tags:?}"
+        );
+    }
+    drop((end_a, end_b));
+    assert_eq!(r.pool_in_use, 0);
+    assert_eq!(pool.in_use(), 0);
+}
+
+struct Panics;
+impl Worker for Panics {
+    fn process(&mut self, _ctx: &mut BurstCtx<'_>, _burst: &mut MbufBurst) {
+        panic!("worker bug (expected by the test)");
+    }
+}
+
+#[test]
+fn a_panicking_worker_stops_the_engine_with_an_error() {
+    let _g = serial();
+    let mut cfg = EngineConfig {
+        ports: vec![PortSpec::new("null")],
+        ..EngineConfig::default()
+    };
+    lcores(&mut cfg);
+    if cfg.main_lcore_works {
+        println!("SKIP a_panicking_worker_stops_the_engine_with_an_error: needs 2 CPUs");
+        return;
+    }
+    let mut engine = Engine::new(cfg).unwrap();
+    engine.quiet(true);
+    // No one sets the stop flag: the panic must.
+    let err = engine
+        .run_until(|_| Panics, Arc::new(AtomicBool::new(false)))
+        .unwrap_err();
+    assert!(err.to_string().contains("thread panicked"), "{err}");
 }

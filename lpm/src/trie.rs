@@ -318,8 +318,14 @@ impl Trie {
         self.reclaim();
         if self.free.len() < needed && self.free.len() + self.pending.len() >= needed {
             let start = Instant::now();
+            let mut spins = 0u32;
             while self.free.len() < needed && start.elapsed() < self.grace_timeout {
-                std::thread::yield_now();
+                if spins < 64 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+                spins += 1;
                 self.reclaim();
             }
         }

@@ -28,7 +28,10 @@ enum Kind {
 
 /// CPU time consumed by the calling thread, in seconds.
 fn thread_cpu_secs() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid timespec to write; the clock id is a constant the kernel knows.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
@@ -149,8 +152,9 @@ fn main() {
             Kind::Raw => "raw",
             Kind::Mbuf => "mbuf",
         };
-        let case =
-            format!("kind={name} cache={cache} cores={cores} n_get_bulk={bulk} n_put_bulk={bulk} n_keep={keep}");
+        let case = format!(
+            "kind={name} cache={cache} cores={cores} n_get_bulk={bulk} n_put_bulk={bulk} n_keep={keep}"
+        );
         if cores > ncpu || !case.contains(&filter) {
             continue;
         }

@@ -104,7 +104,9 @@ impl LcoreCache {
     pub(crate) unsafe fn get_fast(&self, out: &mut [u32]) -> bool {
         // SAFETY: only the lcore holder touches the stack and no other reference to it is live.
         let stack = unsafe { &mut *self.stack.get() };
-        let Some(rest) = stack.len.checked_sub(out.len()) else { return false };
+        let Some(rest) = stack.len.checked_sub(out.len()) else {
+            return false;
+        };
         copy_small(out, &stack.objs[rest..stack.len]);
         stack.len = rest;
         true

@@ -212,7 +212,11 @@ impl PoolInner {
     #[inline(never)]
     fn get_burst_slow(&self, out: &mut [u32]) -> usize {
         let cache = self.my_cache();
-        let n = if self.take_bulk(cache, out) { out.len() } else { self.take_burst_slow(cache, out) };
+        let n = if self.take_bulk(cache, out) {
+            out.len()
+        } else {
+            self.take_burst_slow(cache, out)
+        };
         if n > 0 {
             self.count_allocs(cache, n);
         }
@@ -243,6 +247,21 @@ impl PoolInner {
         let cache = self.my_cache();
         self.give(cache, objs);
         self.count_frees(cache, objs.len());
+    }
+
+    /// The error for the first out-of-range index in `indices`.
+    #[cold]
+    fn bad_index(&self, indices: &[u32]) -> MempoolError {
+        let index = indices
+            .iter()
+            .copied()
+            .find(|&i| i as usize >= self.count)
+            .unwrap_or(u32::MAX);
+        MempoolError::BadChunkIndex {
+            name: self.name.clone(),
+            index,
+            count: self.count,
+        }
     }
 
     /// Metadata of chunk `index` (`index < count`).
@@ -469,7 +488,10 @@ impl Mempool {
             },
             cache_size
         );
-        Ok(Mempool { inner, _handle: Arc::new(Handle(inner)) })
+        Ok(Mempool {
+            inner,
+            _handle: Arc::new(Handle(inner)),
+        })
     }
 
     #[inline]
@@ -540,8 +562,9 @@ impl Mempool {
             .then(|| unsafe { Mbuf::from_meta(pool.meta_ptr(index[0])) })
     }
 
-    /// Allocates exactly `n` mbufs onto the end of `burst`, or none (with a counted failure) if
-    /// the pool cannot supply them all or `burst` has room for fewer than `n`. Returns `n` or 0.
+    /// Allocates exactly `n` mbufs onto the end of `burst`, or none: if the pool cannot supply
+    /// them all (a counted failure), or if `burst` has room for fewer than `n` (a caller error,
+    /// not counted). Returns `n` or 0.
     #[inline]
     pub fn alloc_bulk(&self, burst: &mut MbufBurst, n: usize) -> usize {
         if n == 0 {
@@ -571,6 +594,7 @@ impl Mempool {
     /// their indices to a prefix of `out`; returns how many. They count as in use until given
     /// back with [`free_chunks`](Self::free_chunks) or turned into mbufs with
     /// [`mbuf_from_chunk`](Self::mbuf_from_chunk). A short count is a counted failure.
+    #[inline]
     pub fn alloc_chunks(&self, out: &mut [u32]) -> usize {
         if out.is_empty() {
             return 0;
@@ -593,18 +617,15 @@ impl Mempool {
     /// Each index was taken out of this pool by [`alloc_chunks`](Self::alloc_chunks) or
     /// [`Mbuf::into_chunk`] and is given back once, and nothing accesses the chunk afterwards
     /// (the kernel included). Giving back an index twice would hand the same buffer out twice.
+    #[inline]
     pub unsafe fn free_chunks(&self, indices: &[u32]) -> Result<(), MempoolError> {
         let pool = self.inner();
-        if let Some(&index) = indices.iter().find(|&&i| i as usize >= pool.count) {
-            return Err(MempoolError::BadChunkIndex {
-                name: pool.name.clone(),
-                index,
-                count: pool.count,
-            });
+        // Branch-free, vectorised range check (count <= MAX_COUNT fits in u32).
+        let count = pool.count as u32;
+        if indices.iter().fold(false, |bad, &i| bad | (i >= count)) {
+            return Err(pool.bad_index(indices));
         }
-        for batch in indices.chunks(MAX_BURST) {
-            pool.put(batch);
-        }
+        pool.put(indices);
         Ok(())
     }
 

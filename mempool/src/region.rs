@@ -63,6 +63,7 @@ impl RegionConfig {
 pub struct HugeRegion {
     base: NonNull<u8>,
     len: usize,
+    mapped_len: usize,
     chunk_size: usize,
     chunk_count: usize,
     hugepages: bool,
@@ -101,6 +102,8 @@ impl HugeRegion {
             return Err(too_large());
         }
         let (backing, hugepages) = map(len, cfg.policy)?;
+        let page = if hugepages { HUGEPAGE_SIZE } else { 4096 };
+        let mapped_len = len.div_ceil(page) * page;
         if cfg.lock {
             backing
                 .lock()
@@ -110,6 +113,7 @@ impl HugeRegion {
         Ok(HugeRegion {
             base,
             len,
+            mapped_len,
             chunk_size: cfg.chunk_size,
             chunk_count: cfg.chunk_count,
             hugepages,
@@ -127,6 +131,13 @@ impl HugeRegion {
     #[inline]
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Length of the mapping: [`len`](Self::len) rounded up to the page size (2 MiB or 4 KiB),
+    /// all of it valid memory (e.g. for a UMEM registration that wants whole pages).
+    #[inline]
+    pub fn mapped_len(&self) -> usize {
+        self.mapped_len
     }
 
     /// Never true: a region has at least one chunk.
@@ -233,7 +244,8 @@ fn map(len: usize, policy: HugePolicy) -> Result<(backing::Backing, bool), Regio
     if policy == HugePolicy::Auto && !WARNED_NO_HUGEPAGES.swap(true, Ordering::Relaxed) {
         log::warn!("Miri: region on the heap instead of hugepages");
     }
-    backing::Backing::map(len, false)
+    // Whole 4 KiB pages, as mmap would give (`mapped_len`).
+    backing::Backing::map(len.div_ceil(4096) * 4096, false)
         .map(|b| (b, false))
         .map_err(|small| RegionError::MapFailed {
             len,
@@ -351,6 +363,7 @@ mod tests {
         };
         let r = HugeRegion::new(&cfg).unwrap();
         assert_eq!(r.len(), 1920);
+        assert_eq!(r.mapped_len(), 4096);
         assert!(!r.is_empty());
         assert_eq!(r.base() as usize % 4096, 0);
         for i in 0..10u32 {
@@ -376,6 +389,26 @@ mod tests {
         assert!(mem.iter().all(|&b| b == 0));
         mem[1023] = 7;
         assert_eq!(mem[1023], 7);
+    }
+
+    #[cfg(not(miri))]
+    #[test]
+    fn mlock_locks_or_says_why() {
+        let cfg = RegionConfig {
+            policy: HugePolicy::Never,
+            lock: true,
+            ..RegionConfig::new(4096, 4)
+        };
+        match HugeRegion::new(&cfg) {
+            Ok(r) => assert_eq!(r.len(), 16384),
+            Err(e) => {
+                assert!(
+                    matches!(e, RegionError::LockFailed { len: 16384, .. }),
+                    "{e}"
+                );
+                assert!(e.to_string().contains("16384"));
+            }
+        }
     }
 
     #[cfg(not(miri))]

@@ -608,7 +608,17 @@ fn threads_pass_mbufs_through_rings() {
     const ROUNDS: usize = 20;
     #[cfg(not(miri))]
     const ROUNDS: usize = 5000;
-    const THREADS: usize = 4;
+    relay(4, ROUNDS);
+}
+
+/// The same relay, long: `cargo test -p ferroplane-mempool --release -- --ignored`.
+#[test]
+#[ignore = "soak test, about 20 s in release"]
+fn soak_threads_pass_mbufs_through_rings() {
+    relay(6, 20_000_000);
+}
+
+fn relay(threads: usize, rounds: usize) {
     let p = pool(256, 16);
     let owned: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new(
         (0..256)
@@ -616,9 +626,9 @@ fn threads_pass_mbufs_through_rings() {
             .collect(),
     );
     let rings: Arc<Vec<MbufRing>> =
-        Arc::new((0..THREADS).map(|_| MbufRing::new(64).unwrap()).collect());
-    let ids: Vec<u32> = (0..THREADS).map(|_| next_lcore()).collect();
-    let handles: Vec<_> = (0..THREADS)
+        Arc::new((0..threads).map(|_| MbufRing::new(64).unwrap()).collect());
+    let ids: Vec<u32> = (0..threads).map(|_| next_lcore()).collect();
+    let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (p, owned, rings, id) = (p.clone(), owned.clone(), rings.clone(), ids[t]);
             std::thread::spawn(move || {
@@ -626,7 +636,7 @@ fn threads_pass_mbufs_through_rings() {
                 let mut sent = 0;
                 let mut received = 0;
                 let mut b = MbufBurst::new();
-                while sent < ROUNDS {
+                while sent < rounds {
                     let n = 1 + sent % 8;
                     if p.alloc_bulk(&mut b, n) == n {
                         for m in b.iter_mut() {
@@ -639,7 +649,7 @@ fn threads_pass_mbufs_through_rings() {
                             m.append(3).unwrap().copy_from_slice(&tag);
                         }
                         sent += b.len();
-                        rings[(t + 1) % THREADS].enqueue_burst(&mut b);
+                        rings[(t + 1) % threads].enqueue_burst(&mut b);
                         for m in b.iter() {
                             owned[m.chunk_index() as usize].store(false, Ordering::Release);
                         }
@@ -651,7 +661,7 @@ fn threads_pass_mbufs_through_rings() {
                         let c = m.chunk_index();
                         assert_eq!(
                             m.data(),
-                            [((t + THREADS - 1) % THREADS) as u8, c as u8, (c >> 8) as u8]
+                            [((t + threads - 1) % threads) as u8, c as u8, (c >> 8) as u8]
                         );
                         assert!(
                             owned[c as usize].swap(false, Ordering::AcqRel),
@@ -677,4 +687,61 @@ fn threads_pass_mbufs_through_rings() {
     drop(rings);
     assert_eq!(p.in_use(), 0);
     assert_eq!(p.available(), 256);
+}
+
+/// Chains with a shared (cloned) payload cross threads through an SP/SC channel; the receiver
+/// checks the bytes and drops them while the sender still holds and drops payload clones.
+#[test]
+fn threads_pass_chains_and_clones() {
+    #[cfg(miri)]
+    const ROUNDS: usize = 10;
+    #[cfg(not(miri))]
+    const ROUNDS: usize = 3000;
+    let p = pool(64, 8);
+    let (mut tx, mut rx) = MbufRing::channel(16, SyncMode::Single, SyncMode::Single).unwrap();
+    let (id_tx, id_rx) = (next_lcore(), next_lcore());
+    let p2 = p.clone();
+    let sender = std::thread::spawn(move || {
+        let _g = lcore::register(id_tx).unwrap();
+        let mut sent = 0;
+        while sent < ROUNDS {
+            let Some(mut payload) = p2.alloc() else {
+                continue;
+            };
+            payload
+                .append(4)
+                .unwrap()
+                .copy_from_slice(&(sent as u32).to_le_bytes());
+            let Some(mut head) = p2.alloc() else { continue };
+            head.append(2).unwrap().copy_from_slice(b"hd");
+            head.chain(payload.clone()).unwrap();
+            let mut m = head;
+            loop {
+                match tx.enqueue(m) {
+                    Ok(()) => break,
+                    Err(back) => m = back,
+                }
+            }
+            // The payload clone is dropped here or after the receiver is done: either way once.
+            drop(payload);
+            sent += 1;
+        }
+    });
+    let receiver = std::thread::spawn(move || {
+        let _g = lcore::register(id_rx).unwrap();
+        let mut got = 0;
+        while got < ROUNDS {
+            if let Some(m) = rx.dequeue() {
+                assert_eq!(m.nb_segs(), 2);
+                let mut buf = [0u8; 6];
+                assert_eq!(m.linearize_into(&mut buf).unwrap(), 6);
+                assert_eq!(&buf[..2], b"hd");
+                assert_eq!(u32::from_le_bytes(buf[2..].try_into().unwrap()), got as u32);
+                got += 1;
+            }
+        }
+    });
+    sender.join().unwrap();
+    receiver.join().unwrap();
+    assert_eq!(p.in_use(), 0);
 }

@@ -1,6 +1,9 @@
 //! I/O forwarding between two ports on one pinned core, like `dpdk-testpmd --forward-mode=io`:
-//! receive a burst of 32 from A and send it to B, receive from B and send to A; mbufs TX did
-//! not take are freed. Prints the forwarding rate (both directions summed).
+//! receive a burst from A and send it to B, receive from B and send to A; mbufs TX did not take
+//! are freed. Prints the forwarding rate (both directions summed).
+//!
+//! The burst is one [`MbufBurst`] (`rx_burst` fills up to its capacity, 64 mbufs), so compare
+//! with `dpdk-testpmd --burst=64`.
 //!
 //! ```text
 //! cargo run --release -p ferroplane-pmd --example portfwd -- \
@@ -21,7 +24,6 @@ struct Args {
     b: String,
     seconds: f64,
     core: Option<usize>,
-    burst: usize,
     prefill: usize,
     pool: usize,
 }
@@ -32,7 +34,6 @@ fn parse() -> Result<Args, String> {
         b: "null:size=64".into(),
         seconds: 5.0,
         core: None,
-        burst: 32,
         prefill: 0,
         pool: 16384,
     };
@@ -44,34 +45,19 @@ fn parse() -> Result<Args, String> {
             "--b" => a.b = v()?,
             "--seconds" => a.seconds = v()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             "--core" => a.core = Some(v()?.parse().map_err(|e| format!("--core: {e}"))?),
-            "--burst" => a.burst = v()?.parse().map_err(|e| format!("--burst: {e}"))?,
             "--prefill" => a.prefill = v()?.parse().map_err(|e| format!("--prefill: {e}"))?,
             "--pool" => a.pool = v()?.parse().map_err(|e| format!("--pool: {e}"))?,
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
-    if a.burst == 0 || a.burst > ferroplane_mempool::MAX_BURST {
-        return Err(format!(
-            "--burst {} must be 1..={}",
-            a.burst,
-            ferroplane_mempool::MAX_BURST
-        ));
-    }
     Ok(a)
 }
 
-/// One direction: receive up to `burst` on `rx`, send on `tx`, free the rest.
+/// One direction: receive a burst on `rx`, send it on `tx`, free what `tx` did not take.
 #[inline(always)]
-fn forward(rx: &mut dyn RxQueue, tx: &mut dyn TxQueue, b: &mut MbufBurst, burst: usize) -> u64 {
-    // Limit the receive to `burst` by pre-filling the free space accounting: rx appends up
-    // to b.free(), so keep the burst's capacity minus `burst` occupied... simpler: receive
-    // into an empty burst and cap with truncate when burst < capacity.
-    let n = rx.rx_burst(b);
-    if n == 0 {
+fn forward(rx: &mut dyn RxQueue, tx: &mut dyn TxQueue, b: &mut MbufBurst) -> u64 {
+    if rx.rx_burst(b) == 0 {
         return 0;
-    }
-    if b.len() > burst {
-        b.truncate(burst);
     }
     let sent = tx.tx_burst(b) as u64;
     if !b.is_empty() {
@@ -126,16 +112,16 @@ fn run(args: Args) -> Result<(), String> {
     // Warm up, then measure.
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(200) {
-        forward(arx.as_mut(), btx.as_mut(), &mut b, args.burst);
-        forward(brx.as_mut(), atx.as_mut(), &mut b, args.burst);
+        forward(arx.as_mut(), btx.as_mut(), &mut b);
+        forward(brx.as_mut(), atx.as_mut(), &mut b);
     }
     let start = Instant::now();
     let deadline = Duration::from_secs_f64(args.seconds);
     let mut fwd = 0u64;
     let mut iters = 0u32;
     loop {
-        fwd += forward(arx.as_mut(), btx.as_mut(), &mut b, args.burst);
-        fwd += forward(brx.as_mut(), atx.as_mut(), &mut b, args.burst);
+        fwd += forward(arx.as_mut(), btx.as_mut(), &mut b);
+        fwd += forward(brx.as_mut(), atx.as_mut(), &mut b);
         iters = iters.wrapping_add(1);
         if iters % 1024 == 0 {
             if start.elapsed() >= deadline {

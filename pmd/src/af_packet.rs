@@ -9,12 +9,14 @@
 //!   port), so each queue receives whole flows.
 //! - TX: one `TPACKET_V2` ring per queue, `PACKET_QDISC_BYPASS`; frames are copied into the
 //!   ring and one non-blocking `send` per burst kicks the kernel.
+//! - A VLAN tag the kernel took out of a received frame is put back, so frames arrive as they
+//!   were on the wire (and `vlan_tci` plus `RX_VLAN` are set in the mbuf).
 //! - Our own outgoing frames are not received (`PACKET_IGNORE_OUTGOING` and the packet type).
 //! - Promiscuous mode is a `PACKET_MR_PROMISC` membership, held while the port or any of its
 //!   queues is alive. MAC and MTU are read (and set, if configured) by ioctl.
 //! - Kernel drops (ring full) are read from `PACKET_STATISTICS` into `rx_missed`.
 
-use crate::copy::{Stash, mbuf_from_bytes, segments};
+use crate::copy::{Stash, mbuf_from_bytes, mbuf_from_parts, segments};
 use crate::devargs::{DevArgs, check_ifname};
 use crate::error::PmdError;
 use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
@@ -52,6 +54,7 @@ const TP_STATUS_SEND_REQUEST: u32 = 1;
 const TP_STATUS_SENDING: u32 = 2;
 const TP_STATUS_WRONG_FORMAT: u32 = 4;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
 // Offsets in `struct tpacket_block_desc` (version, offset_to_priv, then tpacket_hdr_v1).
 const BLK_STATUS: usize = 8;
@@ -67,6 +70,7 @@ const P3_STATUS: usize = 20;
 const P3_MAC: usize = 24;
 const P3_RXHASH: usize = 28;
 const P3_VLAN_TCI: usize = 32;
+const P3_VLAN_TPID: usize = 36;
 const P3_PKTTYPE: usize = 48 + 10;
 // `struct tpacket2_hdr`: status at 0, len at 4, snaplen at 8; TX data at 32.
 const P2_LEN: usize = 4;
@@ -477,28 +481,42 @@ impl RxQueue for AfPacketRx {
                 } else {
                     let ts = self.map.read_u32(h + P3_SEC) as u64 * 1_000_000_000
                         + self.map.read_u32(h + P3_NSEC) as u64;
-                    let Some(mut m) = mbuf_from_bytes(&mut self.stash, &self.pool, data, Some(ts))
-                    else {
+                    let status = self.map.read_u32(h + P3_STATUS);
+                    let tci = self.map.read_u32(h + P3_VLAN_TCI) as u16;
+                    // The kernel took the VLAN tag out of the frame (offload): put it back so
+                    // the frame arrives as it was on the wire.
+                    let vlan = status & TP_STATUS_VLAN_VALID != 0 && data.len() >= 12;
+                    let m = if vlan {
+                        let tpid = match self.map.read_u16(h + P3_VLAN_TPID) {
+                            t if status & TP_STATUS_VLAN_TPID_VALID != 0 && t != 0 => t,
+                            _ => 0x8100,
+                        };
+                        let [t0, t1] = tpid.to_be_bytes();
+                        let [c0, c1] = tci.to_be_bytes();
+                        let tag = [t0, t1, c0, c1];
+                        let parts: [&[u8]; 3] = [&data[..12], &tag, &data[12..]];
+                        mbuf_from_parts(&mut self.stash, &self.pool, &parts, Some(ts))
+                    } else {
+                        mbuf_from_bytes(&mut self.stash, &self.pool, data, Some(ts))
+                    };
+                    let Some(mut m) = m else {
                         // Leave the packet in the ring and retry on the next call.
                         self.stats.add_alloc_failures(1);
                         break;
                     };
-                    let status = self.map.read_u32(h + P3_STATUS);
                     let hash = self.map.read_u32(h + P3_RXHASH);
-                    let tci = self.map.read_u32(h + P3_VLAN_TCI) as u16;
                     if let Some(info) = m.info_mut() {
                         info.queue = self.queue;
                         if hash != 0 {
                             info.rss_hash = hash;
                             info.ol_flags.insert(OffloadFlags::RX_RSS_HASH);
                         }
-                        if status & TP_STATUS_VLAN_VALID != 0 {
+                        if vlan {
                             info.vlan_tci = tci;
                             info.ol_flags.insert(OffloadFlags::RX_VLAN);
-                            info.ol_flags.insert(OffloadFlags::RX_VLAN_STRIPPED);
                         }
                     }
-                    bytes += len as u64;
+                    bytes += m.pkt_len() as u64;
                     got += 1;
                     if let Err(m) = burst.push(m) {
                         drop(m); // cannot happen: the loop checks for room

@@ -48,19 +48,42 @@ pub(crate) fn mbuf_from_bytes(
     data: &[u8],
     ts_nanos: Option<u64>,
 ) -> Option<Mbuf> {
+    mbuf_from_parts(stash, pool, &[data], ts_nanos)
+}
+
+/// Like [`mbuf_from_bytes`] for a frame given as consecutive parts.
+pub(crate) fn mbuf_from_parts(
+    stash: &mut Stash,
+    pool: &Mempool,
+    parts: &[&[u8]],
+    ts_nanos: Option<u64>,
+) -> Option<Mbuf> {
     let mut head = stash.take(pool)?;
-    let first = data.len().min(head.tailroom());
-    head.append(first).ok()?.copy_from_slice(&data[..first]);
-    let mut rest = &data[first..];
-    while !rest.is_empty() {
-        let mut seg = stash.take(pool)?; // on failure `head` drops and frees what it holds
-        let n = rest.len().min(seg.tailroom());
-        if n == 0 {
-            return None;
+    let mut room = head.tailroom();
+    let mut tail: Option<Mbuf> = None; // the segment being filled, when not the head
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            if room == 0 {
+                if let Some(t) = tail.take() {
+                    head.chain(t).ok()?;
+                }
+                let seg = stash.take(pool)?; // on failure `head` drops and frees its chain
+                room = seg.tailroom();
+                if room == 0 {
+                    return None;
+                }
+                tail = Some(seg);
+            }
+            let n = rest.len().min(room);
+            let seg = tail.as_mut().unwrap_or(&mut head);
+            seg.append(n).ok()?.copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            room -= n;
         }
-        seg.append(n).ok()?.copy_from_slice(&rest[..n]);
-        rest = &rest[n..];
-        head.chain(seg).ok()?;
+    }
+    if let Some(t) = tail.take() {
+        head.chain(t).ok()?;
     }
     if let Some(ts) = ts_nanos
         && let Some(info) = head.info_mut()
@@ -89,4 +112,45 @@ pub(crate) fn segments<'a>(m: &'a Mbuf, spill: &'a mut Vec<u8>) -> ([&'a [u8]; 8
     }
     parts[0] = spill.as_slice();
     (parts, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroplane_mempool::{HugePolicy, MempoolConfig};
+
+    #[test]
+    fn parts_are_copied_across_chained_segments() {
+        let pool = Mempool::new(&MempoolConfig {
+            name: "copy_parts".into(),
+            count: 64,
+            cache_size: 0,
+            data_room: 128,
+            headroom: 0,
+            hugepages: HugePolicy::Never,
+            ..MempoolConfig::default()
+        })
+        .unwrap();
+        let mut stash = Stash::new(8);
+        let a: Vec<u8> = (0..100u8).collect();
+        let b = [0xee; 4];
+        let c: Vec<u8> = (0..200u32).map(|x| (x * 7) as u8).collect();
+        let m = mbuf_from_parts(&mut stash, &pool, &[&a, &b, &c], Some(42)).unwrap();
+        let want: Vec<u8> = a.iter().chain(&b).chain(&c).copied().collect();
+        assert_eq!(m.pkt_len(), want.len());
+        assert!(m.nb_segs() >= 3, "{} segments", m.nb_segs());
+        let mut got = vec![0u8; want.len()];
+        m.read(0, &mut got).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(m.info().timestamp, 42);
+        let mut spill = Vec::new();
+        let (parts, k) = segments(&m, &mut spill);
+        assert_eq!(parts[..k].concat(), want);
+        drop(m);
+        // Running out of mbufs midway frees what was taken.
+        let big = vec![1u8; 128 * 70];
+        assert!(mbuf_from_bytes(&mut stash, &pool, &big, None).is_none());
+        drop(stash);
+        assert_eq!(pool.in_use(), 0);
+    }
 }

@@ -7,6 +7,7 @@
 //!
 //! | driver | device string | notes |
 //! |---|---|---|
+//! | `af_xdp` | `af_xdp:iface=veth0,queues=2` | cargo feature `af_xdp` (default); see [`registry`] |
 //! | `af_packet` | `af_packet:iface=veth0,queues=2` | TPACKET_V3 RX ring, TPACKET_V2 TX ring, fanout |
 //! | `tap` | `tap:name=fp0,queues=2` | creates or attaches a TAP device |
 //! | `pcap` | `pcap:rx=in.pcap,tx=out.pcap,infinite_rx=1` | files, nanosecond timestamps |

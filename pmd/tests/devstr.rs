@@ -6,6 +6,7 @@ use ferroplane_pmd::{MacAddr, PmdError, open};
 fn err(devstr: &str) -> String {
     let pool = common::pool("devstr", 64);
     let e = open(devstr, &common::cfg(&pool)).err().expect("must fail");
+    assert_eq!(pool.in_use(), 0);
     e.to_string()
 }
 

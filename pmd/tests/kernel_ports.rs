@@ -13,8 +13,25 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(3);
 
+/// The tag of a test frame, also when it carries an 802.1Q tag.
+fn tag_of(f: &[u8]) -> Option<u32> {
+    if f.len() > 18 && f[12..14] == [0x81, 0x00] {
+        let mut untagged = f[..12].to_vec();
+        untagged.extend_from_slice(&f[16..]);
+        return test_frame_tag(&untagged);
+    }
+    test_frame_tag(f)
+}
+
 fn is_test(f: &[u8]) -> bool {
-    test_frame_tag(f).is_some()
+    tag_of(f).is_some()
+}
+
+/// A test frame with an 802.1Q tag (VLAN 42, priority 3) after the MAC addresses.
+fn vlan_frame(dst: MacAddr, src: MacAddr, tag: u32, len: usize) -> Vec<u8> {
+    let mut f = test_frame(dst, src, tag, len);
+    f.splice(12..12, [0x81, 0x00, 0x60, 42]);
+    f
 }
 
 /// Compares frame lists without dumping kilobytes on failure.
@@ -43,8 +60,16 @@ fn exchange(
     let mut tx = port.take_tx_queue(0).unwrap();
     let src = MacAddr::local_from(0xabc);
     let dst = port.info().mac;
+    // Plain frames of many sizes, and a few VLAN-tagged ones (the kernel may strip the tag
+    // into metadata; the port must deliver the frame as sent).
     let inbound: Vec<Vec<u8>> = (0..50u32)
-        .map(|i| test_frame(dst, src, i, 60 + i as usize * 25))
+        .map(|i| {
+            if i % 10 == 9 {
+                vlan_frame(dst, src, i, 60 + i as usize * 25)
+            } else {
+                test_frame(dst, src, i, 60 + i as usize * 25)
+            }
+        })
         .collect();
     for f in &inbound {
         kernel.send(f).unwrap();
@@ -62,7 +87,7 @@ fn exchange(
         }
     }
     // Frames of one flow stay in order on their queue; across queues, sort by tag.
-    got.sort_by_key(|f| test_frame_tag(f));
+    got.sort_by_key(|f| tag_of(f));
     assert_frames_eq(&got, &inbound, "kernel -> port");
 
     let outbound: Vec<Vec<u8>> = (100..150u32)
@@ -80,6 +105,12 @@ fn exchange(
     }
     let got = kernel.recv_matching(outbound.len(), WAIT, is_test);
     assert_frames_eq(&got, &outbound, "port -> kernel");
+    // What we send does not come back on our own RX queues.
+    let mut echoed = 0;
+    for rx in rxs.iter_mut() {
+        echoed += common::rx_until(rx.as_mut(), 1, Duration::from_millis(50), is_test).len();
+    }
+    assert_eq!(echoed, 0, "our own frames were received back");
     let s = port.stats();
     assert_eq!(s.tx_packets, outbound.len() as u64);
     assert!(s.rx_packets >= inbound.len() as u64);
@@ -217,14 +248,52 @@ fn tap_exchanges_frames_with_the_kernel_and_is_removed_on_close() {
 }
 
 #[test]
+fn tap_attaches_to_an_existing_device_and_leaves_it() {
+    if !privileged("tap_attaches_to_an_existing_device_and_leaves_it") {
+        return;
+    }
+    let pool = common::pool("tap_attach", 256);
+    let name = unique_name("u");
+    ferroplane_pmd::testing::run(
+        "ip",
+        &["tuntap", "add", "mode", "tap", "multi_queue", "name", &name],
+    )
+    .unwrap();
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = ferroplane_pmd::testing::run("ip", &["link", "del", &self.0]);
+        }
+    }
+    let _del = Del(name.clone());
+    let _ = ferroplane_pmd::testing::run(
+        "sysctl",
+        &["-qw", &format!("net.ipv6.conf.{name}.disable_ipv6=1")],
+    );
+    let mut port = open(&format!("tap:name={name}"), &common::cfg(&pool)).unwrap();
+    assert!(port.link().up);
+    let kernel = FrameSocket::open(&name).unwrap();
+    exchange(&kernel, port.as_mut(), &pool);
+    port.close().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        std::path::Path::new(&format!("/sys/class/net/{name}")).exists(),
+        "an attached tap stays"
+    );
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
 fn pcap_round_trip_through_tcpdump() {
     if !privileged("pcap_round_trip_through_tcpdump") {
         return;
     }
     let pool = common::pool("pcap_tcpdump", 512);
-    let dir = std::env::temp_dir();
-    let captured = dir.join(format!("fp-tcpdump-{}.pcap", std::process::id()));
-    let ours = dir.join(format!("fp-ours-{}.pcap", std::process::id()));
+    let (captured_guard, ours_guard) = (
+        common::TempPath::new("tcpdump.pcap"),
+        common::TempPath::new("ours.pcap"),
+    );
+    let (captured, ours) = (captured_guard.0.clone(), ours_guard.0.clone());
     let ns = Netns::new().unwrap();
     let veth = VethPair::with_peer_in(&ns, 1).unwrap();
     let n = 40;
@@ -308,7 +377,5 @@ fn pcap_round_trip_through_tcpdump() {
         .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
         .count();
     assert_eq!(lines, n);
-    let _ = std::fs::remove_file(&captured);
-    let _ = std::fs::remove_file(&ours);
     assert_eq!(pool.in_use(), 0);
 }

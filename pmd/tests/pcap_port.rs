@@ -6,13 +6,13 @@ use ferroplane_pmd::pcap_file::{MAGIC_NANOS, PcapReader, PcapWriter};
 use ferroplane_pmd::{Port, open};
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::Path;
 
-fn tmp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fp-pmd-{}-{name}", std::process::id()))
+fn tmp(name: &str) -> common::TempPath {
+    common::TempPath::new(name)
 }
 
-fn write_pcap(path: &PathBuf, frames: &[(u64, Vec<u8>)]) {
+fn write_pcap(path: &Path, frames: &[(u64, Vec<u8>)]) {
     let mut w = PcapWriter::new(BufWriter::new(File::create(path).unwrap())).unwrap();
     for (ts, f) in frames {
         w.write_record(*ts, &[f]).unwrap();
@@ -20,7 +20,7 @@ fn write_pcap(path: &PathBuf, frames: &[(u64, Vec<u8>)]) {
     w.flush().unwrap();
 }
 
-fn read_pcap(path: &PathBuf) -> Vec<(u64, Vec<u8>)> {
+fn read_pcap(path: &Path) -> Vec<(u64, Vec<u8>)> {
     let mut r = PcapReader::new(File::open(path).unwrap()).unwrap();
     let mut out = Vec::new();
     while let Some((h, d)) = r.next_record().unwrap() {
@@ -50,7 +50,8 @@ fn forward_all(port: &mut dyn Port) -> usize {
 #[test]
 fn pcap_forwarding_keeps_frames_and_timestamps() {
     let pool = common::pool("pcap_fwd", 256);
-    let (inp, out) = (tmp("fwd-in.pcap"), tmp("fwd-out.pcap"));
+    let (inp_guard, out_guard) = (tmp("fwd-in.pcap"), tmp("fwd-out.pcap"));
+    let (inp, out) = (&inp_guard.0, &out_guard.0);
     // 100 frames, one of them larger than an mbuf (chained on RX).
     let frames: Vec<(u64, Vec<u8>)> = (0..100u32)
         .map(|i| {
@@ -65,7 +66,7 @@ fn pcap_forwarding_keeps_frames_and_timestamps() {
             )
         })
         .collect();
-    write_pcap(&inp, &frames);
+    write_pcap(inp, &frames);
     let devstr = format!("pcap:rx={},tx={}", inp.display(), out.display());
     let mut port = open(&devstr, &common::cfg(&pool)).unwrap();
     assert_eq!(forward_all(port.as_mut()), 100);
@@ -76,18 +77,17 @@ fn pcap_forwarding_keeps_frames_and_timestamps() {
         frames.iter().map(|f| f.1.len() as u64).sum::<u64>()
     );
     drop(port);
-    let raw = std::fs::read(&out).unwrap();
+    let raw = std::fs::read(out).unwrap();
     assert_eq!(raw[0..4], MAGIC_NANOS.to_le_bytes());
-    assert_eq!(read_pcap(&out), frames);
+    assert_eq!(read_pcap(out), frames);
     assert_eq!(pool.in_use(), 0);
-    let _ = std::fs::remove_file(&inp);
-    let _ = std::fs::remove_file(&out);
 }
 
 #[test]
 fn pcap_reads_microsecond_files() {
     let pool = common::pool("pcap_us", 64);
-    let inp = tmp("us.pcap");
+    let inp_guard = tmp("us.pcap");
+    let inp = &inp_guard.0;
     let mut f = Vec::new();
     f.extend(0xa1b2_c3d4u32.to_le_bytes());
     f.extend(2u16.to_le_bytes());
@@ -102,7 +102,7 @@ fn pcap_reads_microsecond_files() {
         f.extend(64u32.to_le_bytes());
         f.extend([i as u8; 64]);
     }
-    std::fs::write(&inp, &f).unwrap();
+    std::fs::write(inp, &f).unwrap();
     let mut port = open(&format!("pcap:rx={}", inp.display()), &common::cfg(&pool)).unwrap();
     let mut rx = port.take_rx_queue(0).unwrap();
     let mut tx = port.take_tx_queue(0).unwrap();
@@ -121,15 +121,15 @@ fn pcap_reads_microsecond_files() {
     assert_eq!(port.stats().tx_drops, 3);
     drop((rx, tx, port));
     assert_eq!(pool.in_use(), 0);
-    let _ = std::fs::remove_file(&inp);
 }
 
 #[test]
 fn pcap_infinite_rx_replays_from_memory() {
     let pool = common::pool("pcap_inf", 256);
-    let inp = tmp("inf.pcap");
+    let inp_guard = tmp("inf.pcap");
+    let inp = &inp_guard.0;
     let frames: Vec<(u64, Vec<u8>)> = (0..5u8).map(|i| (i as u64, vec![i; 64])).collect();
-    write_pcap(&inp, &frames);
+    write_pcap(inp, &frames);
     let mut port = open(
         &format!("pcap:rx={},infinite_rx=1", inp.display()),
         &common::cfg(&pool),
@@ -146,7 +146,7 @@ fn pcap_infinite_rx_replays_from_memory() {
         burst.clear();
     }
     // A file removed after open does not matter: frames are in memory.
-    std::fs::remove_file(&inp).unwrap();
+    std::fs::remove_file(inp).unwrap();
     assert_eq!(rx.rx_burst(&mut burst), 64);
     drop(burst);
     drop((rx, port));
@@ -156,8 +156,9 @@ fn pcap_infinite_rx_replays_from_memory() {
 #[test]
 fn pcap_rejects_bad_files() {
     let pool = common::pool("pcap_bad", 64);
-    let inp = tmp("bad.pcap");
-    std::fs::write(&inp, b"this is not a pcap file at all").unwrap();
+    let inp_guard = tmp("bad.pcap");
+    let inp = &inp_guard.0;
+    std::fs::write(inp, b"this is not a pcap file at all").unwrap();
     let e = open(&format!("pcap:rx={}", inp.display()), &common::cfg(&pool))
         .err()
         .unwrap()
@@ -166,7 +167,7 @@ fn pcap_rejects_bad_files() {
         e.contains("not a pcap file") && e.contains("bad.pcap"),
         "{e}"
     );
-    write_pcap(&inp, &[]);
+    write_pcap(inp, &[]);
     let e = open(
         &format!("pcap:rx={},infinite_rx=1", inp.display()),
         &common::cfg(&pool),
@@ -175,5 +176,4 @@ fn pcap_rejects_bad_files() {
     .unwrap()
     .to_string();
     assert!(e.contains("at least one frame"), "{e}");
-    let _ = std::fs::remove_file(&inp);
 }

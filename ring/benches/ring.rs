@@ -4,9 +4,10 @@
 //! cargo bench -p ferroplane-ring --bench ring
 //! ```
 //!
-//! Throughput is in elements, so criterion reports time per element directly; multiply by the
-//! TSC rate printed at start (GHz) for cycles per element (`examples/ring_perf.rs` counts TSC
-//! cycles itself and is what `scripts/bench/ring.sh` compares against DPDK).
+//! Criterion reports the time of one iteration (`size` elements each way) and, since throughput
+//! is set in elements, elements per second: ns/element = time / size, and cycles/element =
+//! ns/element x the TSC rate printed at start (GHz). `examples/ring_perf.rs` counts TSC cycles
+//! itself and is what `scripts/bench/ring.sh` compares against DPDK.
 //! - `one_thread/*`: enqueue `size` items then dequeue them, on one core.
 //! - `two_cores/*`: a producer pinned to core 0 and a consumer pinned to core 1 move
 //!   `iters * size` items; the time is until the consumer has them all.

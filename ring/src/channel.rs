@@ -30,7 +30,7 @@ pub fn channel<T: Copy + Send>(
     consumer: SyncMode,
 ) -> Result<(Producer<T>, Consumer<T>), RingError> {
     let capacity = check_capacity::<T>(capacity)?;
-    let core = Arc::new(RingCore::new(capacity));
+    let core = Arc::new(RingCore::new(capacity)?);
     Ok((
         Producer {
             core: Arc::clone(&core),

@@ -28,6 +28,7 @@
 
 use core::mem::MaybeUninit;
 
+use crate::error::RingError;
 use crate::slots::Slots;
 use crate::sync::{self, AtomicU32, Ordering};
 
@@ -86,15 +87,16 @@ unsafe impl<T: Send> Send for RingCore<T> {}
 
 impl<T: Copy> RingCore<T> {
     /// A ring of `capacity` slots; the caller has checked it is a power of two within limits.
-    pub(crate) fn new(capacity: u32) -> Self {
-        RingCore {
-            layout: Layout {
-                slots: Slots::new(capacity),
-                capacity,
-            },
+    pub(crate) fn new(capacity: u32) -> Result<Self, RingError> {
+        let slots = Slots::new(capacity).ok_or(RingError::AllocationFailed {
+            capacity: capacity as usize,
+            bytes: capacity as usize * core::mem::size_of::<T>(),
+        })?;
+        Ok(RingCore {
+            layout: Layout { slots, capacity },
             prod: HeadTail::new(),
             cons: HeadTail::new(),
-        }
+        })
     }
 
     #[inline(always)]

@@ -13,6 +13,14 @@ pub enum RingError {
     /// in the address space.
     #[error("ring capacity {0} is too large (at most {max} slots)", max = MAX_CAPACITY)]
     CapacityTooLarge(usize),
+    /// The memory for the slots could not be allocated.
+    #[error("could not allocate {bytes} bytes for a ring of {capacity} slots")]
+    AllocationFailed {
+        /// The requested capacity.
+        capacity: usize,
+        /// The bytes its slots need.
+        bytes: usize,
+    },
 }
 
 /// Checks a requested capacity for a ring of `T` and returns it as the ring's `u32` capacity.

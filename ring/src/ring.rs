@@ -25,7 +25,7 @@ impl<T: Copy + Send> Ring<T> {
     pub fn new(capacity: usize) -> Result<Self, RingError> {
         let capacity = check_capacity::<T>(capacity)?;
         Ok(Ring {
-            core: RingCore::new(capacity),
+            core: RingCore::new(capacity)?,
         })
     }
 

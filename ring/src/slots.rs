@@ -3,7 +3,7 @@
 //! thread at a time. All of the crate's unsafe memory access lives here.
 //!
 //! Bulk moves touch at most two contiguous runs (the part before the end of the storage and the
-//! part that wraps to its start), so each is at most two `copy_nonoverlapping` calls. Under
+//! part that wraps to its start), each copied with `copy_nonoverlapping` (see `copy_run`). Under
 //! `cfg(loom)` the slots are loom cells and are copied one by one, so loom checks every access
 //! against the happens-before order the atomics establish.
 
@@ -18,16 +18,17 @@ pub(crate) struct Slots<T> {
 }
 
 impl<T: Copy> Slots<T> {
-    /// Allocates `capacity` uninitialised slots. `capacity` must be a power of two that fits `u32`.
-    pub(crate) fn new(capacity: u32) -> Self {
+    /// Allocates `capacity` uninitialised slots, or `None` if the memory cannot be had.
+    /// `capacity` must be a power of two that fits `u32`.
+    pub(crate) fn new(capacity: u32) -> Option<Self> {
         debug_assert!(capacity.is_power_of_two());
-        let cells = (0..capacity)
-            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-            .collect::<Box<[_]>>();
-        Slots {
-            cells,
+        let mut cells = Vec::new();
+        cells.try_reserve_exact(capacity as usize).ok()?;
+        cells.extend((0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        Some(Slots {
+            cells: cells.into_boxed_slice(),
             mask: capacity - 1,
-        }
+        })
     }
 
     /// Copies `items` into the slots at positions `pos, pos + 1, ..` (modulo the capacity).

@@ -141,6 +141,27 @@ fn capacity_must_be_a_power_of_two_within_limits() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // a 1 PiB request is not something to put to Miri's allocator
+fn allocation_failure_is_an_error() {
+    // 1024 slots of 1 TiB each: within the address space, beyond any machine's memory.
+    type Huge = [u8; 1 << 40];
+    let err = Ring::<Huge>::new(1024).unwrap_err();
+    assert_eq!(
+        err,
+        RingError::AllocationFailed {
+            capacity: 1024,
+            bytes: 1 << 50
+        }
+    );
+    assert!(err.to_string().contains(&(1u64 << 50).to_string()), "{err}");
+    let err = channel::<Huge>(1024, SyncMode::Multi, SyncMode::Single).unwrap_err();
+    assert!(matches!(
+        err,
+        RingError::AllocationFailed { capacity: 1024, .. }
+    ));
+}
+
+#[test]
 fn fifo_order_and_counts() {
     for_each_flavour(8, |r, what| {
         assert_counts(r, 0, 8, what);

@@ -300,3 +300,74 @@ fn counts_stay_in_range_under_load() {
     }
     assert!(moved.load(Ordering::Relaxed) > 0);
 }
+
+/// Wide items (256 bytes, every word carrying the tag) make each copy long, so a thread is
+/// often preempted between reserving slots and publishing them; a consumer that ever sees an
+/// item before its producer finished writing it finds torn or stale words.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn mpmc_ring_wide_items_oversubscribed() {
+    type Wide = [u64; 32];
+    const PRODUCERS: usize = 4;
+    const PER: u64 = 30_000;
+    let ring = Arc::new(Ring::<Wide>::new(8).unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let prod: Vec<_> = (0..PRODUCERS as u64)
+        .map(|id| {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                let mut seq = 0;
+                let mut batch = [[0u64; 32]; 8];
+                while seq < PER {
+                    let k = (1 + (seq as usize + id as usize) % 8).min((PER - seq) as usize);
+                    for (j, item) in batch[..k].iter_mut().enumerate() {
+                        *item = [tag(id, seq + j as u64); 32];
+                    }
+                    let n = ring.enqueue_burst(&batch[..k]);
+                    seq += n as u64;
+                    if n == 0 {
+                        thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    let cons: Vec<_> = (0..2)
+        .map(|_| {
+            let (ring, done) = (Arc::clone(&ring), Arc::clone(&done));
+            thread::spawn(move || {
+                let mut seen = Seen {
+                    count: vec![0; PRODUCERS],
+                    sum: vec![0; PRODUCERS],
+                };
+                let mut last = vec![None; PRODUCERS];
+                let mut out = [[0u64; 32]; 8];
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    let n = ring.dequeue_burst(&mut out);
+                    for item in &out[..n] {
+                        assert!(item.iter().all(|w| *w == item[0]), "torn item {item:x?}");
+                        check_batch(&[item[0]], &mut last, &mut seen);
+                    }
+                    if n == 0 {
+                        if finished {
+                            return seen;
+                        }
+                        thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    for p in prod {
+        p.join().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let seen: Vec<Seen> = cons.into_iter().map(|c| c.join().unwrap()).collect();
+    for p in 0..PRODUCERS {
+        let count: u64 = seen.iter().map(|s| s.count[p]).sum();
+        let sum: u64 = seen.iter().map(|s| s.sum[p]).sum();
+        assert_eq!(count, PER, "producer {p}: items lost or duplicated");
+        assert_eq!(sum, PER * (PER - 1) / 2, "producer {p}: wrong items");
+    }
+}

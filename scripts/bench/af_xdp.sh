@@ -73,7 +73,7 @@ measure() {
         fpid=$!
     fi
     sleep 1
-    ip netns exec "$G" taskset -c 1 trafgen -o "$Ag" -i "$TMP/udp64.cfg" -P 1 -Q -C >/dev/null 2>"$TMP/gen.err" &
+    setsid ip netns exec "$G" taskset -c 1 trafgen -o "$Ag" -i "$TMP/udp64.cfg" -P 1 -Q -C >/dev/null 2>"$TMP/gen.err" &
     local gpid=$!
     wait "$cpid" || { echo "af_xdp bench: counter failed: $(cat "$TMP/count.err")" >&2; }
     kill -INT "$gpid" 2>/dev/null || true

@@ -7,11 +7,13 @@
 #   QUICK=1 scripts/bench/engine.sh      # 2 runs of 3 s per side
 #   RUNS=7 SECS=10 scripts/bench/engine.sh
 #
+# Ferroplane's RX burst is the capacity of an MbufBurst (64; the RX API fills `burst.free()`), so
+# testpmd runs both with --burst=64 (same burst) and with its default 32 (the issue's command).
 # Both sides: main lcore 0 (control, stats), forwarding lcore 1, stats every second. The rate of
 # a run is the median over its per-second samples (the first one dropped) of the packets sent on
 # both ports together; the row is the median over runs. Prints on stdout, per the protocol of
 # scripts/bench-vs-dpdk.sh:
-#   ROW<TAB>io_fwd_null_1core<TAB>ours<TAB>dpdk<TAB>ns/packet      (ns/packet = 1000 / Mpps)
+#   ROW<TAB>io_fwd_null_1core_burst64<TAB>ours<TAB>dpdk<TAB>ns/packet      (ns/packet = 1000 / Mpps)
 # and the Mpps (per run and medians) on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,7 +22,6 @@ RUNS="${RUNS:-5}"
 SECS="${SECS:-6}"
 if [ "${QUICK:-0}" = 1 ]; then RUNS=2; SECS=3; fi
 LCORES="${LCORES:-0-1}"
-BURST="${BURST:-32}"
 log() { echo "engine-bench: $*" >&2; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -34,22 +35,22 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (
 # Ours: lines "port N (...): rx ... | tx X pkts (R Mpps) dropped D"; sum R over ports per period.
 ours_run() {
     local out; out=$(mktemp)
-    RUST_LOG=warn "$IO_FWD" -l "$LCORES" --port null:size=64 --port null:size=64 --burst "$BURST" \
+    RUST_LOG=warn "$IO_FWD" -l "$LCORES" --port null:size=64 --port null:size=64 --burst 64 \
         --stats-period 1 --duration "$SECS" > "$out" 2>&1 || { log "io_fwd failed:"; cat "$out" >&2; rm -f "$out"; echo "-"; return; }
-    awk '
-        /^port [0-9]+ / { n = split($0, a, "|"); t = a[2];
-            if (match(t, /\(([0-9.]+) (M|K)?pps\)/, m)) { v = m[1]; if (m[2] == "K") v /= 1000; else if (m[2] == "") v /= 1e6; sum += v } ; next }
+    awk -F'|' '
+        /^port [0-9]+ / { split($2, f, " "); v = f[4]; gsub(/[()]/, "", v);
+            if (f[5] ~ /^Kpps/) v /= 1000; else if (f[5] ~ /^pps/) v /= 1e6; sum += v; next }
         /^lcores:/ { samples[++k] = sum; sum = 0 }
         END { for (i = 2; i <= k; i++) print samples[i] }' "$out" | median
     rm -f "$out"
 }
 
-# testpmd: per port "Tx-pps: R" every second; sum over the two ports per period.
+# testpmd: per port "Tx-pps: R" every second; sum over the two ports per period. $1 = burst.
 dpdk_run() {
     [ -n "$TESTPMD" ] || { echo "-"; return; }
     local out; out=$(mktemp)
     timeout -s INT "$((SECS + 3))" "$TESTPMD" --no-pci --vdev net_null0 --vdev net_null1 -l "$LCORES" \
-        --file-prefix "fpbench$$" --log-level=error -- --forward-mode=io --burst="$BURST" --stats-period 1 \
+        --file-prefix "fpbench$$" --log-level=error -- --forward-mode=io --burst="$1" --stats-period 1 \
         --no-lsc-interrupt < /dev/null > "$out" 2>&1 || true
     awk '
         /Tx-pps:/ { v[++n] = $2 }
@@ -58,14 +59,17 @@ dpdk_run() {
     rm -f "$out"
 }
 
-ours=(); dpdk=()
+ours=(); d32=(); d64=()
 for r in $(seq 1 "$RUNS"); do
-    if [ $((r % 2)) = 1 ]; then o=$(ours_run); d=$(dpdk_run); else d=$(dpdk_run); o=$(ours_run); fi
-    log "run $r: ferroplane $o Mpps, testpmd $d Mpps"
-    ours+=("$o"); dpdk+=("$d")
+    if [ $((r % 2)) = 1 ]; then o=$(ours_run); a=$(dpdk_run 32); b=$(dpdk_run 64)
+    else b=$(dpdk_run 64); a=$(dpdk_run 32); o=$(ours_run); fi
+    log "run $r: ferroplane $o Mpps, testpmd burst 32: $a Mpps, testpmd burst 64: $b Mpps"
+    ours+=("$o"); d32+=("$a"); d64+=("$b")
 done
-om=$(printf '%s\n' "${ours[@]}" | grep -v '^-$' | median)
-dm=$(printf '%s\n' "${dpdk[@]}" | grep -v '^-$' | median)
-log "median: ferroplane $om Mpps, testpmd $dm Mpps (burst $BURST, lcores $LCORES, $RUNS runs of $SECS s)"
+med() { printf '%s\n' "$@" | grep -v '^-$' | median; }
+om=$(med "${ours[@]}"); m32=$(med "${d32[@]}"); m64=$(med "${d64[@]}")
+log "median Mpps: ferroplane $om, testpmd burst 32 $m32, testpmd burst 64 $m64 (lcores $LCORES, $RUNS runs of $SECS s)"
 ns() { awk -v m="$1" 'BEGIN { if (m == "-" || m + 0 == 0) print "-"; else printf "%.3f\n", 1000 / m }'; }
-printf 'ROW\tio_fwd_null_1core\t%s\t%s\tns/packet\n' "$(ns "$om")" "$(ns "$dm")"
+# Ferroplane's RX burst is the MbufBurst capacity (64): compare with testpmd at 64 and at its default.
+printf 'ROW\tio_fwd_null_1core_burst64\t%s\t%s\tns/packet\n' "$(ns "$om")" "$(ns "$m64")"
+printf 'ROW\tio_fwd_null_1core_vs_testpmd_default_burst32\t%s\t%s\tns/packet\n' "$(ns "$om")" "$(ns "$m32")"

@@ -33,7 +33,7 @@ ours() {
     local a=$1 b=$2
     shift 2
     local out
-    out=$("$BIN" --a "$a" --b "$b" --burst "$BURST" --core "$FWD_CORE" --seconds "$SECS" "$@" 2>/dev/null)
+    out=$("$BIN" --a "$a" --b "$b" --core "$FWD_CORE" --seconds "$SECS" "$@" 2>/dev/null)
     sed -n 's/.*mpps=\([0-9.]*\).*/\1/p' <<<"$out"
 }
 
@@ -87,10 +87,16 @@ command -v trafgen >/dev/null || { log "SKIP af_packet: trafgen (netsniff-ng) no
 p="fpb$(($$ % 100000))"
 ga="${p}ga" fa="${p}fa" fb="${p}fb" gb="${p}gb"
 cleanup() {
-    [ -n "${gen_pid:-}" ] && kill "$gen_pid" 2>/dev/null && wait "$gen_pid" 2>/dev/null
+    local rc=$?
+    # trafgen forks a worker: stop its whole process group (it was started with setsid).
+    if [ -n "${gen_pid:-}" ]; then
+        kill -INT -- "-$gen_pid" 2>/dev/null || true
+        wait "$gen_pid" 2>/dev/null || true
+    fi
     ip link del "$ga" 2>/dev/null || true
     ip link del "$fb" 2>/dev/null || true
     rm -f "${cfg_file:-}"
+    exit "$rc"
 }
 trap cleanup EXIT
 ip link add "$ga" type veth peer name "$fa"
@@ -108,9 +114,18 @@ cat >"$cfg_file" <<'CFG'
   0x04,0xd2, 0x16,0x2e, 0x00,0x1e, 0,0,
   fill(0xab, 22) }
 CFG
-taskset -c "$GEN_CORE" trafgen --dev "$ga" --conf "$cfg_file" --cpus 1 -Q -C >/dev/null 2>&1 &
+setsid taskset -c "$GEN_CORE" trafgen --dev "$ga" --conf "$cfg_file" --cpus 1 -Q -C >/dev/null 2>&1 &
 gen_pid=$!
 sleep 1
+gen_rate() { # packets per second arriving at $fa from the generator, over one second
+    local a b
+    a=$(cat "/sys/class/net/$fa/statistics/rx_packets")
+    sleep 1
+    b=$(cat "/sys/class/net/$fa/statistics/rx_packets")
+    echo $((b - a))
+}
+log "generator (trafgen, core $GEN_CORE) offers $(gen_rate) pps on $fa"
 o=$(ours "af_packet:iface=$fa" "af_packet:iface=$fb")
 d=$(testpmd --vdev "net_af_packet0,iface=$fa" --vdev "net_af_packet1,iface=$fb")
 row "af_packet veth io fwd 64B" "$o" "$d"
+log "generator offered $(gen_rate) pps at the end (the veth case is bound by the generator on 2 cores)"

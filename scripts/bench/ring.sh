@@ -5,6 +5,7 @@
 #   scripts/bench/ring.sh            # 5 alternating runs of each side, medians per row
 #   RUNS=9 scripts/bench/ring.sh     # more runs
 #   QUICK=1 scripts/bench/ring.sh    # 1 short run of each side
+#   NICE=-19 scripts/bench/ring.sh   # run both sides at a higher priority on a busy machine
 #
 # DPDK side: `dpdk-test` runs `ring_perf_autotest` (hugepages if it can map them, else --no-huge).
 # Our side: ring/examples/ring_perf.rs, which repeats the autotest's cases with the same ring size,
@@ -29,6 +30,14 @@ if [ "${QUICK:-0}" = 1 ]; then
     perf_args=(--repeat 1 --quick)
 fi
 
+# Both sides get the same priority; on a loaded 2-core machine the two-core rows are mostly
+# scheduling noise otherwise (a spinning thread descheduled for a time slice costs millions of
+# cycles), for DPDK and for us alike.
+prio=()
+if [ -n "${NICE:-}" ]; then
+    prio=(nice -n "$NICE")
+fi
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -37,10 +46,10 @@ command -v dpdk-test >/dev/null || { echo "ring.sh: dpdk-test not found (install
 prefix="fpbench-ring-$$"
 run_dpdk() {
     # Hugepages first (rte_ring's memory as DPDK applications get it); without them, --no-huge.
-    if echo ring_perf_autotest | dpdk-test --no-pci -m 64 --file-prefix "$prefix" -l 0-1 >"$tmp/dpdk.out" 2>&1 \
+    if echo ring_perf_autotest | "${prio[@]}" dpdk-test --no-pci -m 64 --file-prefix "$prefix" -l 0-1 >"$tmp/dpdk.out" 2>&1 \
         && grep -q "Test OK" "$tmp/dpdk.out"; then
         echo "ring.sh: dpdk-test ran on hugepages" >&2
-    elif echo ring_perf_autotest | dpdk-test --no-pci --no-huge -m 512 --file-prefix "$prefix" -l 0-1 >"$tmp/dpdk.out" 2>&1 \
+    elif echo ring_perf_autotest | "${prio[@]}" dpdk-test --no-pci --no-huge -m 512 --file-prefix "$prefix" -l 0-1 >"$tmp/dpdk.out" 2>&1 \
         && grep -q "Test OK" "$tmp/dpdk.out"; then
         echo "ring.sh: dpdk-test ran without hugepages (--no-huge)" >&2
     else
@@ -86,7 +95,7 @@ for i in $(seq "$runs"); do
     run_dpdk
     parse_dpdk <"$tmp/dpdk.out" >>"$tmp/dpdk.tsv"
     echo "ring.sh: run $i/$runs: ferroplane ring_perf" >&2
-    "$perf_bin" "${perf_args[@]}" | awk -F'\t' -v OFS='\t' '$1 == "RESULT" { print $2, $3, $4 }' >>"$tmp/ours.tsv"
+    "${prio[@]}" "$perf_bin" "${perf_args[@]}" | awk -F'\t' -v OFS='\t' '$1 == "RESULT" { print $2, $3, $4 }' >>"$tmp/ours.tsv"
 done
 
 # --- join: per-row medians of both sides, in the order ring_perf prints its cases --------------

@@ -59,3 +59,19 @@ pub fn rx_until(
     }
     out
 }
+
+/// A path under the temp dir, unique to this process, removed on drop (also on panic).
+pub struct TempPath(pub std::path::PathBuf);
+
+impl TempPath {
+    /// `<tmp>/fp-pmd-<pid>-<name>`.
+    pub fn new(name: &str) -> Self {
+        TempPath(std::env::temp_dir().join(format!("fp-pmd-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,336 @@
+//! Unit tests of the router over byte vectors, with frames from the net crate's builders.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ferroplane_net::arp::{ARP_REPLY, ARP_REQUEST, ArpPacket, ArpRepr};
+use ferroplane_net::builder::{FrameSpec, IpSpec, L4Spec};
+use ferroplane_net::ethernet::{EthernetRepr, ethertype};
+use ferroplane_net::icmp::{Icmpv4Packet, Icmpv6Packet, NdpRepr, icmpv6_type};
+use ferroplane_net::ipv4::Ipv4Packet;
+use ferroplane_net::ipv6::Ipv6Packet;
+use ferroplane_net::MacAddr;
+
+use super::super::lookup::Tables;
+use super::super::neigh::NeighConfig;
+use super::super::routes::default_routes;
+use super::super::{DropReason, RouterCounters};
+use super::*;
+
+const P0: MacAddr = MacAddr([2, 0xaa, 0, 0, 0, 0]);
+const P1: MacAddr = MacAddr([2, 0xaa, 0, 0, 0, 1]);
+const H1: MacAddr = MacAddr([2, 0xbb, 0, 0, 0, 1]);
+const H2: MacAddr = MacAddr([2, 0xbb, 0, 0, 0, 2]);
+
+#[derive(Default)]
+struct Out {
+    tx: Vec<(u16, Vec<u8>)>,
+    drops: Vec<DropReason>,
+}
+
+impl Output<Vec<u8>> for Out {
+    fn tx(&mut self, port: u16, p: Vec<u8>) {
+        self.tx.push((port, p));
+    }
+    fn drop(&mut self, _p: Vec<u8>, reason: DropReason) {
+        self.drops.push(reason);
+    }
+    fn alloc(&mut self) -> Option<Vec<u8>> {
+        Some(Vec::new())
+    }
+}
+
+fn ports(router: bool) -> Vec<PortAddrs> {
+    let mut p = vec![
+        PortAddrs { mac: P0, v4: Vec::new(), v6: Vec::new() },
+        PortAddrs { mac: P1, v4: Vec::new(), v6: Vec::new() },
+    ];
+    if router {
+        p[0].v4.push(("10.0.1.1".parse().unwrap(), 24));
+        p[1].v4.push(("10.0.2.1".parse().unwrap(), 24));
+        p[0].v6.push(("2001:db8:1::1".parse().unwrap(), 64));
+        p[1].v6.push(("2001:db8:2::1".parse().unwrap(), 64));
+    }
+    p
+}
+
+fn router_with(router: bool, icmp_rate: u64) -> Router<Vec<u8>> {
+    let cfg = RouterConfig {
+        ports: ports(router),
+        router,
+        eth_dest: vec![MacAddr([2, 0, 0, 0, 0, 0]), MacAddr([2, 0, 0, 0, 0, 9])],
+        miss_to_rx_port: false,
+        neigh: NeighConfig::default(),
+        icmp_rate,
+        icmp_burst: icmp_rate,
+    };
+    let tables = Tables::lpm(&default_routes()).unwrap();
+    let lookup = tables.handle().unwrap();
+    // The reader keeps the tables alive after the writer is dropped.
+    drop(tables);
+    Router::new(Arc::new(cfg), lookup, Arc::new(RouterCounters::default()))
+}
+
+fn udp(src_mac: MacAddr, dst_mac: MacAddr, src: &str, dst: &str, ttl: u8) -> Vec<u8> {
+    let mut spec = FrameSpec::udp(src_mac, dst_mac, src.parse().unwrap(), dst.parse().unwrap(), 1024, 9).unwrap();
+    match &mut spec.ip {
+        IpSpec::V4(r) => r.ttl = ttl,
+        IpSpec::V6(r) => r.hop_limit = ttl,
+    }
+    let mut b = vec![0u8; 256];
+    let n = spec.build(b"payload-payload-", &mut b).unwrap();
+    b.truncate(n);
+    b
+}
+
+fn echo(src_mac: MacAddr, dst_mac: MacAddr, src: &str, dst: &str) -> Vec<u8> {
+    let spec = FrameSpec {
+        src_mac,
+        dst_mac,
+        vlan: None,
+        outer_vlan: None,
+        ip: IpSpec::between(src.parse().unwrap(), dst.parse().unwrap()).unwrap(),
+        l4: L4Spec::IcmpEcho { request: true, ident: 1, seq: 1 },
+    };
+    let mut b = vec![0u8; 256];
+    let n = spec.build(b"ping", &mut b).unwrap();
+    b.truncate(n);
+    b
+}
+
+fn arp(op: u16, smac: MacAddr, sip: &str, tip: &str, dst_mac: MacAddr) -> Vec<u8> {
+    let mut b = vec![0u8; 60];
+    EthernetRepr { dst: dst_mac, src: smac, ethertype: ethertype::ARP }.emit(&mut b).unwrap();
+    ArpRepr { operation: op, sender_mac: smac, sender_ip: sip.parse().unwrap(), target_mac: MacAddr::ZERO, target_ip: tip.parse().unwrap() }
+        .emit(&mut b[14..])
+        .unwrap();
+    b
+}
+
+fn ndp_frame(smac: MacAddr, src: &str, dst: Ipv6Addr, msg: NdpRepr) -> Vec<u8> {
+    let src: Ipv6Addr = src.parse().unwrap();
+    let mut b = vec![0u8; 14 + 40 + msg.len()];
+    EthernetRepr { dst: MacAddr([0x33, 0x33, 0, 0, 0, 1]), src: smac, ethertype: ethertype::IPV6 }.emit(&mut b).unwrap();
+    let mut ip = ferroplane_net::ipv6::Ipv6Repr::new(src, dst, 58, msg.len());
+    ip.hop_limit = 255;
+    ip.emit(&mut b[14..]).unwrap();
+    msg.emit(src, dst, &mut b[54..]).unwrap();
+    b
+}
+
+#[test]
+fn static_mode_forwards_by_lpm_with_ttl_and_macs() {
+    let mut r = router_with(false, 0);
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "198.18.0.7", "198.18.1.5", 64), 0, &mut out);
+    assert_eq!(out.drops, vec![]);
+    let (port, f) = &out.tx[0];
+    assert_eq!(*port, 1);
+    assert_eq!(&f[0..6], &[2, 0, 0, 0, 0, 9]); // --eth-dest of port 1
+    assert_eq!(&f[6..12], &P1.0);
+    let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!(ip.ttl(), 63);
+    assert!(ip.verify_checksum());
+    // ARP is not l3fwd's business outside router mode; a miss is dropped (miss_to_rx_port off).
+    r.handle(0, arp(ARP_REQUEST, H1, "10.0.1.2", "10.0.1.1", MacAddr::BROADCAST), 0, &mut out);
+    r.handle(0, udp(H1, P0, "198.18.0.7", "10.9.9.9", 64), 0, &mut out);
+    assert_eq!(out.drops, vec![DropReason::UnsupportedEthertype, DropReason::NoRoute]);
+}
+
+#[test]
+fn malformed_packets_are_counted_by_reason() {
+    let mut r = router_with(true, 100);
+    let good = udp(H1, P0, "10.0.1.2", "198.18.1.5", 64);
+    let mut cases: Vec<(Vec<u8>, DropReason)> = Vec::new();
+    let mut bad_ck = good.clone();
+    bad_ck[24] ^= 0xff;
+    cases.push((bad_ck, DropReason::BadChecksum));
+    let mut ihl = good.clone();
+    ihl[14] = 0x44;
+    cases.push((ihl, DropReason::BadIhl));
+    let mut ver = good.clone();
+    ver[14] = 0x55;
+    cases.push((ver, DropReason::BadVersion));
+    cases.push((good[..30].to_vec(), DropReason::Truncated));
+    cases.push((good[..10].to_vec(), DropReason::Truncated));
+    let mut tl = good.clone();
+    tl.truncate(good.len() - 4);
+    cases.push((tl, DropReason::BadTotalLength));
+    cases.push((udp(H1, P0, "10.0.1.2", "198.18.1.5", 0), DropReason::TtlExpired));
+    cases.push((udp(H1, P0, "10.0.1.2", "198.18.1.5", 1), DropReason::TtlExpired));
+    cases.push((udp(H1, P0, "10.0.1.2", "224.0.0.9", 64), DropReason::NotForwardable));
+    cases.push((udp(H1, P0, "10.0.1.2", "10.0.1.255", 64), DropReason::NotForwardable));
+    for (f, want) in cases {
+        let mut out = Out::default();
+        r.handle(0, f, 0, &mut out);
+        assert_eq!(out.drops, vec![want]);
+    }
+}
+
+#[test]
+fn arp_request_for_us_is_answered_and_floods_create_nothing() {
+    let mut r = router_with(true, 100);
+    let mut out = Out::default();
+    r.handle(0, arp(ARP_REQUEST, H1, "10.0.1.2", "10.0.1.1", MacAddr::BROADCAST), 0, &mut out);
+    let (port, f) = &out.tx[0];
+    assert_eq!(*port, 0);
+    assert_eq!(&f[0..6], &H1.0);
+    let a = ArpPacket::new_checked(&f[14..]).unwrap();
+    assert_eq!(a.operation(), ARP_REPLY);
+    assert_eq!((a.sender_mac(), a.sender_ip()), (P0, "10.0.1.1".parse::<Ipv4Addr>().unwrap()));
+    assert_eq!(a.target_mac(), H1);
+    assert_eq!(r.neigh.len(), 1); // the asker is learnt
+    // A flood of requests for other addresses: all ignored, nothing learnt.
+    let mut out = Out::default();
+    for i in 0..200u32 {
+        let sip = Ipv4Addr::from(0x0a00_0100 + (i % 250) + 2).to_string();
+        r.handle(0, arp(ARP_REQUEST, MacAddr([2, 9, 0, 0, 0, i as u8]), &sip, "10.0.1.77", MacAddr::BROADCAST), 0, &mut out);
+    }
+    assert_eq!(out.tx.len(), 0);
+    assert_eq!(out.drops.len(), 200);
+    assert!(out.drops.iter().all(|d| *d == DropReason::ArpIgnored));
+    assert_eq!(r.neigh.len(), 1);
+}
+
+#[test]
+fn forwarding_resolves_next_hop_by_arp_and_releases_held_packets() {
+    let mut r = router_with(true, 100);
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "10.0.1.2", "10.0.2.2", 64), 0, &mut out);
+    r.handle(0, udp(H1, P0, "10.0.1.2", "10.0.2.2", 64), 1, &mut out);
+    // One ARP request on port 1, packets held.
+    assert_eq!(out.tx.len(), 1);
+    let (port, req) = &out.tx[0];
+    assert_eq!(*port, 1);
+    let a = ArpPacket::new_checked(&req[14..]).unwrap();
+    assert_eq!((a.operation(), a.target_ip(), a.sender_ip()), (ARP_REQUEST, "10.0.2.2".parse().unwrap(), "10.0.2.1".parse().unwrap()));
+    assert_eq!(r.counters.held.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // The reply releases both, in order, with the learnt MAC.
+    let mut out = Out::default();
+    r.handle(1, arp(ARP_REPLY, H2, "10.0.2.2", "10.0.2.1", P1), 2, &mut out);
+    assert_eq!(out.drops, vec![DropReason::Consumed]);
+    assert_eq!(out.tx.len(), 2);
+    for (port, f) in &out.tx {
+        assert_eq!(*port, 1);
+        assert_eq!((&f[0..6], &f[6..12]), (&H2.0[..], &P1.0[..]));
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert_eq!(ip.ttl(), 63);
+        assert!(ip.verify_checksum());
+    }
+    // Later packets go straight out.
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "10.0.1.2", "10.0.2.2", 64), 3, &mut out);
+    assert_eq!(out.tx.len(), 1);
+}
+
+#[test]
+fn unanswered_arp_retries_then_drops_held_packets() {
+    let mut r = router_with(true, 100);
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "10.0.1.2", "10.0.2.3", 64), 0, &mut out);
+    let s = 1_000_000_000u64;
+    for t in 1..=3 {
+        r.begin_burst(t * s, &mut out);
+    }
+    let requests = out.tx.iter().filter(|(_, f)| f[12..14] == [8, 6]).count();
+    assert_eq!(requests, 3);
+    assert_eq!(out.drops, vec![DropReason::NeighUnresolved]);
+}
+
+#[test]
+fn icmp_echo_time_exceeded_unreachable_and_rate_limit() {
+    let mut r = router_with(true, 2);
+    let mut out = Out::default();
+    r.handle(0, echo(H1, P0, "10.0.1.2", "10.0.1.1"), 0, &mut out);
+    let (port, f) = &out.tx[0];
+    assert_eq!(*port, 0);
+    let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!(Icmpv4Packet::new_checked(ip.payload()).unwrap().msg_type(), 0);
+
+    let mut out = Out::default();
+    let probe = udp(H1, P0, "10.0.1.2", "10.0.2.2", 1);
+    r.handle(0, probe.clone(), 0, &mut out);
+    assert_eq!(out.drops, vec![DropReason::TtlExpired]);
+    let (port, f) = &out.tx[0];
+    assert_eq!(*port, 0);
+    assert_eq!(&f[0..6], &H1.0);
+    let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!(ip.src_addr(), "10.0.1.1".parse::<Ipv4Addr>().unwrap());
+    let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!((icmp.msg_type(), icmp.code()), (11, 0));
+    assert!(icmp.verify_checksum());
+    assert_eq!(icmp.payload(), &probe[14..]);
+
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "10.0.1.2", "8.8.8.8", 64), 0, &mut out);
+    assert_eq!(out.drops, vec![DropReason::NoRoute]);
+    let ip = Ipv4Packet::new_checked(&out.tx[0].1[14..]).unwrap();
+    assert_eq!(Icmpv4Packet::new_checked(ip.payload()).unwrap().msg_type(), 3);
+
+    // The bucket (2 per second, burst 2) is empty now: no third error until time passes.
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "10.0.1.2", "8.8.8.8", 64), 0, &mut out);
+    assert!(out.tx.is_empty());
+    assert_eq!(r.counters.icmp_rate_limited.load(std::sync::atomic::Ordering::Relaxed), 1);
+    r.handle(0, udp(H1, P0, "10.0.1.2", "8.8.8.8", 64), 600_000_000, &mut out);
+    assert_eq!(out.tx.len(), 1);
+}
+
+#[test]
+fn ipv6_neighbour_discovery_echo_and_forwarding() {
+    let mut r = router_with(true, 100);
+    let me: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+    // NS for our address -> NA.
+    let mut out = Out::default();
+    let ns = NdpRepr::NeighborSolicit { target: me, source_lladdr: Some(H1) };
+    r.handle(0, ndp_frame(H1, "2001:db8:1::2", super::icmp::solicited_node(me), ns), 0, &mut out);
+    assert_eq!(out.drops, vec![DropReason::Consumed]);
+    let (port, f) = &out.tx[0];
+    assert_eq!(*port, 0);
+    assert_eq!(&f[0..6], &H1.0);
+    let ip = Ipv6Packet::new_checked(&f[14..]).unwrap();
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+    assert!(icmp.verify_checksum(ip.src_addr(), ip.dst_addr()));
+    assert!(matches!(icmp.ndp().unwrap(), NdpRepr::NeighborAdvert { target, target_lladdr: Some(m), solicited: true, .. } if target == me && m == P0));
+    // NS with a wrong hop limit is ignored (RFC 4861 7.1.1).
+    let mut bad = ndp_frame(H1, "2001:db8:1::2", super::icmp::solicited_node(me), ns);
+    bad[14 + 7] = 64;
+    let mut out = Out::default();
+    r.handle(0, bad, 0, &mut out);
+    assert_eq!((out.tx.len(), out.drops.clone()), (0, vec![DropReason::ArpIgnored]));
+
+    // Echo to our address.
+    let mut out = Out::default();
+    r.handle(0, echo(H1, P0, "2001:db8:1::2", "2001:db8:1::1"), 0, &mut out);
+    let ip = Ipv6Packet::new_checked(&out.tx[0].1[14..]).unwrap();
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(icmp.msg_type(), icmpv6_type::ECHO_REPLY);
+    assert!(icmp.verify_checksum(ip.src_addr(), ip.dst_addr()));
+
+    // Forwarding: NS sent on port 1, NA releases with hop limit decremented.
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "2001:db8:1::2", "2001:db8:2::2", 64), 0, &mut out);
+    let (port, f) = &out.tx[0];
+    assert_eq!(*port, 1);
+    let ip = Ipv6Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!(ip.dst_addr(), "ff02::1:ff00:2".parse::<Ipv6Addr>().unwrap());
+    let target: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
+    let na = NdpRepr::NeighborAdvert { router: false, solicited: true, override_: true, target, target_lladdr: Some(H2) };
+    let mut out = Out::default();
+    r.handle(1, ndp_frame(H2, "2001:db8:2::2", "2001:db8:2::1".parse().unwrap(), na), 1, &mut out);
+    assert_eq!(out.tx.len(), 1);
+    let (port, f) = &out.tx[0];
+    assert_eq!((*port, &f[0..6]), (1, &H2.0[..]));
+    assert_eq!(Ipv6Packet::new_checked(&f[14..]).unwrap().hop_limit(), 63);
+
+    // Hop limit 1 -> ICMPv6 time exceeded; link-local destinations are not forwarded.
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "2001:db8:1::2", "2001:db8:2::2", 1), 0, &mut out);
+    let ip = Ipv6Packet::new_checked(&out.tx[0].1[14..]).unwrap();
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+    assert_eq!(icmp.msg_type(), icmpv6_type::TIME_EXCEEDED);
+    assert!(icmp.verify_checksum(ip.src_addr(), ip.dst_addr()));
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "2001:db8:1::2", "fe80::2", 64), 0, &mut out);
+    assert_eq!(out.drops, vec![DropReason::NotForwardable]);
+}
