@@ -3,7 +3,8 @@
 //! Big lookup tables are read at random, so with 4 KiB pages nearly every lookup also misses
 //! the TLB. Arrays of at least 2 MiB are therefore mapped fresh (kernel-zeroed, untouched),
 //! aligned to 2 MiB and advised `MADV_HUGEPAGE` before first touch (a hint: without THP they
-//! simply stay on 4 KiB pages). Smaller arrays come from the global allocator.
+//! simply stay on 4 KiB pages). Smaller arrays (and all arrays under Miri) come from the global
+//! allocator.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::ops::Deref;
@@ -28,7 +29,7 @@ pub(crate) struct ZeroedBuf<T: Zeroable> {
 enum Backing {
     Heap(Layout),
     /// An anonymous mapping (start, length) that holds the array 2 MiB-aligned.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     Mmap(*mut libc::c_void, usize),
 }
 
@@ -44,7 +45,7 @@ impl<T: Zeroable> ZeroedBuf<T> {
         let bytes = std::mem::size_of::<T>()
             .checked_mul(len)
             .expect("table size overflows usize");
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(miri)))]
         if bytes >= HUGE {
             if let Some(buf) = Self::mmap_huge(len, bytes) {
                 return buf;
@@ -67,7 +68,7 @@ impl<T: Zeroable> ZeroedBuf<T> {
 
     /// Maps fresh zero pages (untouched, so the kernel can back them with huge pages once
     /// advised), with room to align the array to 2 MiB.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     fn mmap_huge(len: usize, bytes: usize) -> Option<Self> {
         let map_len = bytes.checked_add(HUGE)?;
         // SAFETY: an anonymous private mapping at a kernel-chosen address; no existing memory
@@ -115,7 +116,7 @@ impl<T: Zeroable> Drop for ZeroedBuf<T> {
         match self.backing {
             // SAFETY: allocated in `new` with exactly this layout; T needs no drop (Zeroable).
             Backing::Heap(layout) => unsafe { dealloc(self.ptr.as_ptr().cast(), layout) },
-            #[cfg(target_os = "linux")]
+            #[cfg(all(target_os = "linux", not(miri)))]
             // SAFETY: unmaps exactly the mapping made in `mmap_huge`, which nothing else uses.
             Backing::Mmap(base, map_len) => unsafe {
                 libc::munmap(base, map_len);

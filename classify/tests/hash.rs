@@ -220,6 +220,19 @@ fn lookups_concurrent_with_writer() {
         );
         let absent = 500_000 + rng.next() % 1000;
         assert_eq!(table.lookup(&tuple(absent)), None);
+        // Churned keys may or may not be present, but a hit must carry the key's own value.
+        for _ in 0..16 {
+            let c = 1_000_000 + rng.next() % 20_000;
+            if let Some(v) = table.lookup(&tuple(c)) {
+                assert_eq!(v, c ^ 0xabcd, "churned key {c} returned a foreign value");
+            }
+            let s = stable[(rng.next() % stable.len() as u64) as usize];
+            assert_eq!(
+                table.lookup(&tuple(s)),
+                Some(s ^ 0xabcd),
+                "stable key {s} missed"
+            );
+        }
         let keys: [Ipv4FiveTuple; 32] =
             std::array::from_fn(|_| tuple(stable[(rng.next() % stable.len() as u64) as usize]));
         assert_eq!(table.lookup_bulk(&keys, &mut out), 32);
@@ -235,6 +248,90 @@ fn lookups_concurrent_with_writer() {
         checks > 10 && writes > 10,
         "checks {checks}, writes {writes}"
     );
+}
+
+/// A tiny table (8 buckets) at full load: nearly every insert displaces keys, and readers
+/// hit the buckets the writer is rearranging all the time.
+#[test]
+fn lookups_concurrent_with_writer_tiny_table() {
+    let table = Arc::new(ExactMatchTable::<Ipv4FiveTuple, u64>::new(64).unwrap());
+    let stable: Vec<u64> = (0..40).collect();
+    for &i in &stable {
+        table.insert(tuple(i), i ^ 0xabcd).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (table, stop) = (table.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng(17);
+            let mut writes = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let k = 1_000 + rng.next() % 64;
+                if table.remove(&tuple(k)).is_none() {
+                    let _ = table.insert(tuple(k), k ^ 0xabcd);
+                }
+                writes += 1;
+            }
+            writes
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1000);
+    let mut rng = Rng(23);
+    let mut out = [None; 32];
+    while std::time::Instant::now() < deadline {
+        for _ in 0..1000 {
+            let s = stable[(rng.next() % stable.len() as u64) as usize];
+            assert_eq!(
+                table.lookup(&tuple(s)),
+                Some(s ^ 0xabcd),
+                "stable key {s} missed"
+            );
+            let c = 1_000 + rng.next() % 64;
+            if let Some(v) = table.lookup(&tuple(c)) {
+                assert_eq!(v, c ^ 0xabcd, "churned key {c} returned a foreign value");
+            }
+        }
+        let keys: [Ipv4FiveTuple; 32] = std::array::from_fn(|i| tuple(stable[i]));
+        assert_eq!(table.lookup_bulk(&keys, &mut out), 32);
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+}
+
+/// A fixed, small amount of concurrent work (no timing), sized for Miri, which checks the
+/// reader/writer protocol for data races and explores weak-memory behaviours:
+/// `cargo +nightly miri test -p ferroplane-classify --test hash miri_`.
+#[test]
+fn miri_concurrent_fixed_ops() {
+    let table = Arc::new(ExactMatchTable::<Ipv4FiveTuple, u64>::new(16).unwrap());
+    for i in 0..10u64 {
+        table.insert(tuple(i), i ^ 0xabcd).unwrap();
+    }
+    let writer = {
+        let table = table.clone();
+        std::thread::spawn(move || {
+            let mut rng = Rng(29);
+            for _ in 0..60 {
+                let k = 100 + rng.next() % 12;
+                if table.remove(&tuple(k)).is_none() {
+                    let _ = table.insert(tuple(k), k ^ 0xabcd);
+                }
+            }
+        })
+    };
+    let mut rng = Rng(31);
+    let mut out = [None; 4];
+    for _ in 0..60 {
+        let s = rng.next() % 10;
+        assert_eq!(table.lookup(&tuple(s)), Some(s ^ 0xabcd));
+        let c = 100 + rng.next() % 12;
+        if let Some(v) = table.lookup(&tuple(c)) {
+            assert_eq!(v, c ^ 0xabcd);
+        }
+        let keys = [tuple(0), tuple(3), tuple(c), tuple(9)];
+        assert!(table.lookup_bulk(&keys, &mut out) >= 3);
+    }
+    writer.join().unwrap();
 }
 
 #[derive(Debug, Clone)]

@@ -9,7 +9,9 @@
 //!
 //! [`EngineConfig::validate`] checks everything before any port is opened and resolves the
 //! configuration into a [`Plan`]: which lcore polls which queue, which TX queue each lcore uses on
-//! each port, and the mempool size.
+//! each port, and the mempool size. There is one mempool per NUMA node that has a worker lcore
+//! (all of the same size, as in l3fwd); a port allocates from the pool of the node of the lcore
+//! that polls its queue 0.
 //!
 //! A TOML file looks like this:
 //!
@@ -479,6 +481,17 @@ pub fn format_cpu_list(cpus: &[u32]) -> String {
     }
 }
 
+/// The NUMA node of a CPU (from sysfs; 0 when unknown or on a single-node machine).
+pub fn numa_node_of(cpu: u32) -> u32 {
+    std::fs::read_dir(format!("/sys/devices/system/cpu/cpu{cpu}"))
+        .ok()
+        .and_then(|dir| {
+            dir.filter_map(Result::ok)
+                .find_map(|e| e.file_name().to_str()?.strip_prefix("node")?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// The CPUs this process may run on (its affinity mask).
 pub fn available_cpus() -> Vec<u32> {
     core_affinity::get_core_ids()
@@ -583,6 +596,15 @@ impl EngineConfig {
 
     /// Like [`validate`](Self::validate) with an explicit list of available CPUs.
     pub fn validate_with(&self, available: &[u32]) -> Result<Plan, ConfigError> {
+        self.validate_with_topology(available, &numa_node_of)
+    }
+
+    /// Like [`validate_with`](Self::validate_with) with an explicit CPU-to-NUMA-node map.
+    pub fn validate_with_topology(
+        &self,
+        available: &[u32],
+        node_of: &dyn Fn(u32) -> u32,
+    ) -> Result<Plan, ConfigError> {
         if self.lcores.is_empty() {
             return Err(ConfigError::NoLcores);
         }
@@ -746,9 +768,19 @@ impl EngineConfig {
                     .collect(),
             })
             .collect();
+        // One pool per NUMA node that has a worker, like l3fwd; a port allocates from the pool
+        // of the node of the lcore that polls its queue 0.
+        let port_node: Vec<u32> = (0..self.ports.len() as u16)
+            .map(|p| node_of(owner.get(&(p, 0)).copied().unwrap_or(main_lcore)))
+            .collect();
+        let mut nodes: Vec<u32> = workers.iter().map(|&l| node_of(l)).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
         Ok(Plan {
             main_lcore,
             main_lcore_works: self.main_lcore_works,
+            nodes,
+            port_node,
             workers: lcores,
             rx_queues,
             tx_queues: workers.len() as u16,
@@ -776,13 +808,17 @@ pub struct Plan {
     pub main_lcore: u32,
     /// Whether the main lcore is also in `workers`.
     pub main_lcore_works: bool,
+    /// NUMA nodes with a worker lcore: one mempool each.
+    pub nodes: Vec<u32>,
+    /// The NUMA node (pool) of each port: that of the lcore polling its queue 0.
+    pub port_node: Vec<u32>,
     /// Worker lcores, in the order given.
     pub workers: Vec<LcorePlan>,
     /// RX queues to configure per port.
     pub rx_queues: Vec<u16>,
     /// TX queues to configure on every port (one per worker).
     pub tx_queues: u16,
-    /// Mbufs in the pool.
+    /// Mbufs in each pool.
     pub pool_size: u32,
     /// The computed minimum pool size.
     pub pool_required: u64,
@@ -976,6 +1012,19 @@ mod tests {
         assert_eq!(plan.tx_queues, 2);
         assert_eq!(plan.rx_queues, vec![1, 1, 1]);
         assert!(plan.pool_size >= MIN_AUTO_POOL);
+    }
+
+    #[test]
+    fn one_pool_per_numa_node_with_workers() {
+        let c = cfg(&["-l", "0,1,2", "--port", "a", "--port", "b", "--port", "c"]);
+        let node_of = |cpu: u32| cpu / 2; // cpus 0-1 on node 0, 2-3 on node 1
+        let plan = c.validate_with_topology(&[0, 1, 2, 3], &node_of).unwrap();
+        // Workers 1 (node 0) and 2 (node 1); ports 0 and 2 on lcore 1, port 1 on lcore 2.
+        assert_eq!(plan.nodes, vec![0, 1]);
+        assert_eq!(plan.port_node, vec![0, 1, 0]);
+        let single = c.validate_with_topology(&[0, 1, 2, 3], &|_| 0).unwrap();
+        assert_eq!(single.nodes, vec![0]);
+        assert_eq!(numa_node_of(u32::MAX), 0, "unknown CPU: node 0");
     }
 
     #[test]

@@ -13,6 +13,37 @@
 //!    sends its TX buffers and drops its queues; the engine takes the final statistics, closes
 //!    the ports (detaching XDP programs) and prints the summary. A second signal closes the
 //!    ports at once from the signal thread and exits with status 130.
+//!
+//! A complete program, configured in code rather than from the command line:
+//!
+//! ```
+//! use std::time::Duration;
+//! use ferroplane::{BurstCtx, Engine, EngineConfig, MbufBurst, PortSpec, Worker};
+//!
+//! struct Swap; // port 0 <-> port 1
+//! impl Worker for Swap {
+//!     fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+//!         let out = ctx.rx_port() ^ 1;
+//!         ctx.tx_all(out, burst);
+//!     }
+//! }
+//!
+//! let cpus = ferroplane::config::available_cpus();
+//! let config = EngineConfig {
+//!     lcores: cpus.iter().copied().take(2).collect(),
+//!     main_lcore_works: cpus.len() < 2,
+//!     ports: vec![PortSpec::new("null:size=64"), PortSpec::new("null:size=64")],
+//!     ..EngineConfig::default()
+//! };
+//! let mut engine = Engine::new(config)?;
+//! engine.quiet(true);
+//! engine.stop_after(Duration::from_millis(50)); // or wait for SIGINT
+//! let report = engine.run(|_lcore| Swap)?;
+//! assert!(report.totals.rx > 0);
+//! assert_eq!(report.totals.rx, report.totals.tx); // null TX takes everything
+//! assert_eq!(report.pool_in_use, 0);
+//! # Ok::<(), ferroplane::EngineError>(())
+//! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
@@ -154,7 +185,7 @@ pub struct RunReport {
     pub lcores: Vec<LcoreSnapshot>,
     /// Totals over lcores.
     pub totals: Totals,
-    /// Mbufs still out of the pool after every queue was dropped and every port closed.
+    /// Mbufs still out of the pools after every queue was dropped and every port closed.
     pub pool_in_use: usize,
     /// The summary text printed at exit.
     pub summary: String,
@@ -166,7 +197,7 @@ pub struct RunReport {
 pub struct Engine {
     config: EngineConfig,
     plan: Plan,
-    pool: Mempool,
+    pools: Vec<(u32, Mempool)>,
     ports: SharedPorts,
     meta: Arc<Vec<PortMeta>>,
     lcores: Vec<LcoreSetup>,
@@ -199,18 +230,29 @@ impl Engine {
     /// Like [`new`](Self::new) with an already validated plan (for example from
     /// [`EngineConfig::validate_with`]).
     pub fn with_plan(config: EngineConfig, plan: Plan) -> Result<Self, EngineError> {
-        let pool = Mempool::new(&MempoolConfig {
-            name: "mbuf_pool_0".into(),
-            count: plan.pool_size as usize,
-            cache_size: config.pool.cache as usize,
-            data_room: config.pool.data_room as usize,
-            hugepages: HugePolicy::Auto,
-            ..MempoolConfig::default()
-        })
-        .map_err(|e| EngineError::Mempool {
-            count: plan.pool_size,
-            reason: e.to_string(),
-        })?;
+        let mut pools = Vec::with_capacity(plan.nodes.len());
+        for &node in &plan.nodes {
+            let pool = Mempool::new(&MempoolConfig {
+                name: format!("mbuf_pool_{node}"),
+                count: plan.pool_size as usize,
+                cache_size: config.pool.cache as usize,
+                data_room: config.pool.data_room as usize,
+                hugepages: HugePolicy::Auto,
+                ..MempoolConfig::default()
+            })
+            .map_err(|e| EngineError::Mempool {
+                count: plan.pool_size,
+                reason: e.to_string(),
+            })?;
+            pools.push((node, pool));
+        }
+        let pool_of = |node: u32| {
+            pools
+                .iter()
+                .find(|(n, _)| *n == node)
+                .map_or(&pools[0].1, |(_, p)| p)
+                .clone()
+        };
 
         // Open every port; on any failure the ones already open are closed when `opened` drops.
         let mut opened: Vec<Box<dyn Port>> = Vec::with_capacity(config.ports.len());
@@ -220,7 +262,7 @@ impl Engine {
                 tx_queues: plan.tx_queues,
                 rx_ring_size: spec.rx_ring_size,
                 tx_ring_size: spec.tx_ring_size,
-                ..PortConfig::new(pool.clone())
+                ..PortConfig::new(pool_of(plan.port_node[i]))
             };
             let port = ferroplane_pmd::open(&spec.dev, &pc).map_err(|e| EngineError::Port {
                 port: i as u16,
@@ -287,7 +329,7 @@ impl Engine {
         Ok(Engine {
             config,
             plan,
-            pool,
+            pools,
             ports: Arc::new(Mutex::new(opened.into_iter().map(Some).collect())),
             meta: Arc::new(meta),
             lcores,
@@ -307,9 +349,14 @@ impl Engine {
         &self.config
     }
 
-    /// The mbuf pool.
+    /// The mbuf pool of the first NUMA node (the only one on single-node machines).
     pub fn pool(&self) -> &Mempool {
-        &self.pool
+        &self.pools[0].1
+    }
+
+    /// Every mbuf pool with its NUMA node.
+    pub fn pools(&self) -> &[(u32, Mempool)] {
+        &self.pools
     }
 
     /// Number of ports.
@@ -402,7 +449,7 @@ impl Engine {
         let Engine {
             config,
             plan,
-            pool,
+            pools,
             ports,
             meta,
             lcores,
@@ -460,7 +507,7 @@ impl Engine {
             ports: ports.clone(),
             meta: meta.clone(),
             lcores: all_stats.clone(),
-            pool: pool.clone(),
+            pools: pools.iter().map(|(_, p)| p.clone()).collect(),
             started,
             plan: plan.clone(),
             last_ports: Mutex::new(Vec::new()),
@@ -507,7 +554,7 @@ impl Engine {
         let parties = spawn.len() + 1;
         let barrier = Arc::new(Barrier::new(parties));
         let failed = Arc::new(AtomicBool::new(false));
-        let mut handles: Vec<(u32, JoinHandle<Result<(), String>>)> = Vec::new();
+        let mut handles: Vec<(u32, JoinHandle<Result<LcoreLoop, String>>)> = Vec::new();
         for (mut lp, mut worker, _) in spawn {
             let lcore = lp.lcore();
             let (b, f, s) = (barrier.clone(), failed.clone(), stop.clone());
@@ -524,10 +571,12 @@ impl Engine {
                     if !f.load(Ordering::SeqCst) {
                         lp.run(&mut worker, &s);
                     }
-                    drop(lp.finish());
+                    lp.flush();
                     drop(worker);
                     drop(guard);
-                    Ok(())
+                    // The queues and rings go back to the main thread, which drains the rings
+                    // once every lcore has stopped.
+                    Ok(lp)
                 });
             match h {
                 Ok(h) => handles.push((lcore, h)),
@@ -559,6 +608,7 @@ impl Engine {
         let period =
             (config.stats_period > 0 && !quiet).then(|| Duration::from_secs(config.stats_period));
         let deadline = stop_after.map(|d| Instant::now() + d);
+        let mut finished: Vec<LcoreLoop> = Vec::new();
         let main_result = match main_loop {
             Some((mut lp, mut worker, _)) => {
                 let ctl = {
@@ -574,17 +624,17 @@ impl Engine {
                         if !start_err {
                             lp.run(&mut worker, &stop);
                         }
-                        drop(lp.finish());
+                        lp.flush();
                         drop(worker);
                         drop(guard);
                         Ok(())
                     }
                     Err(e) => {
                         stop.store(true, Ordering::SeqCst);
-                        drop(lp.finish());
                         Err(e)
                     }
                 };
+                finished.push(lp);
                 drop(guard_stop);
                 if let Some(c) = ctl {
                     let _ = c.join();
@@ -604,7 +654,7 @@ impl Engine {
         let mut first_err = main_result.err();
         for (lcore, h) in handles {
             match h.join() {
-                Ok(Ok(())) => {}
+                Ok(Ok(lp)) => finished.push(lp),
                 Ok(Err(reason)) => {
                     first_err.get_or_insert(EngineError::Lcore { lcore, reason });
                 }
@@ -616,6 +666,11 @@ impl Engine {
                 }
             }
         }
+        // Every lcore has stopped and flushed: what is left in pipeline rings is freed and counted.
+        for lp in &mut finished {
+            lp.drain_ring_sources();
+        }
+        drop(finished);
         drop(servers);
         let elapsed = started.elapsed();
         let port_snaps = source.ports();
@@ -640,7 +695,7 @@ impl Engine {
         if !quiet {
             print!("{summary}");
         }
-        let pool_in_use = pool.in_use();
+        let pool_in_use: usize = pools.iter().map(|(_, p)| p.in_use()).sum();
         if pool_in_use != 0 {
             log::warn!("{pool_in_use} mbufs still in use after shutdown");
         }
@@ -752,7 +807,7 @@ struct EngineSource {
     ports: SharedPorts,
     meta: Arc<Vec<PortMeta>>,
     lcores: Vec<Arc<LcoreStats>>,
-    pool: Mempool,
+    pools: Vec<Mempool>,
     started: Instant,
     plan: Plan,
     /// Port counters as last read while the ports were open (they are closed at the end).
@@ -807,13 +862,16 @@ impl StatsSource for EngineSource {
     }
 
     fn mempools(&self) -> Vec<MempoolSnapshot> {
-        vec![MempoolSnapshot {
-            name: self.pool.name().to_string(),
-            capacity: self.pool.capacity() as u64,
-            in_use: self.pool.in_use() as u64,
-            available: self.pool.available() as u64,
-            alloc_failures: self.pool.alloc_failures(),
-        }]
+        self.pools
+            .iter()
+            .map(|p| MempoolSnapshot {
+                name: p.name().to_string(),
+                capacity: p.capacity() as u64,
+                in_use: p.in_use() as u64,
+                available: p.available() as u64,
+                alloc_failures: p.alloc_failures(),
+            })
+            .collect()
     }
 
     fn info(&self) -> serde_json::Value {

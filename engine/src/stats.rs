@@ -56,6 +56,8 @@ pub struct CoreCounters {
     pub app_dropped: Counter,
     /// Packets not enqueued on a full pipeline ring (back-pressure).
     pub ring_full: Counter,
+    /// Packets left in pipeline rings at shutdown (freed).
+    pub exit_dropped: Counter,
     /// Loop iterations.
     pub polls: Counter,
     /// Loop iterations that received nothing.
@@ -151,6 +153,7 @@ impl LcoreStats {
             tx_dropped: self.core.tx_dropped.get(),
             app_dropped: self.core.app_dropped.get(),
             ring_full: self.core.ring_full.get(),
+            exit_dropped: self.core.exit_dropped.get(),
             polls: self.core.polls.get(),
             empty_polls: self.core.empty_polls.get(),
             idle_ns: self.core.idle_ns.get(),
@@ -202,6 +205,8 @@ pub struct LcoreSnapshot {
     pub app_dropped: u64,
     /// Packets dropped on a full pipeline ring.
     pub ring_full: u64,
+    /// Packets left in pipeline rings at shutdown.
+    pub exit_dropped: u64,
     /// Loop iterations.
     pub polls: u64,
     /// Loop iterations without packets.
@@ -348,6 +353,8 @@ pub struct Totals {
     pub tx_dropped: u64,
     /// Packets dropped on full pipeline rings.
     pub ring_full: u64,
+    /// Packets left in pipeline rings at shutdown.
+    pub exit_dropped: u64,
 }
 
 impl Totals {
@@ -359,6 +366,7 @@ impl Totals {
             app_dropped: t.app_dropped + l.app_dropped,
             tx_dropped: t.tx_dropped + l.tx_dropped,
             ring_full: t.ring_full + l.ring_full,
+            exit_dropped: t.exit_dropped + l.exit_dropped,
         })
     }
 }
@@ -418,8 +426,8 @@ pub fn final_summary(ports: &[PortSnapshot], lcores: &[LcoreSnapshot], elapsed_s
     let t = Totals::of(lcores);
     let _ = writeln!(
         s,
-        "final: rx_packets={} tx_packets={} app_dropped={} tx_dropped={} ring_full={} seconds={:.3}",
-        t.rx, t.tx, t.app_dropped, t.tx_dropped, t.ring_full, elapsed_s
+        "final: rx_packets={} tx_packets={} app_dropped={} tx_dropped={} ring_full={} exit_dropped={} seconds={:.3}",
+        t.rx, t.tx, t.app_dropped, t.tx_dropped, t.ring_full, t.exit_dropped, elapsed_s
     );
     s
 }

@@ -54,6 +54,8 @@ pub const QUERIES: &[&str] = &[
 
 /// Longest query line accepted.
 const MAX_QUERY: usize = 1024;
+/// Most telemetry connections served at once.
+const MAX_CLIENTS: usize = 16;
 /// How often the accept loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -133,7 +135,7 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
         }
     }
     let lcores = source.lcores();
-    let lcore_metrics: [Metric<LcoreSnapshot>; 8] = [
+    let lcore_metrics: [Metric<LcoreSnapshot>; 9] = [
         (
             "rx_packets_total",
             "Packets received from ports by the lcore",
@@ -156,6 +158,11 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
             "ring_full_total",
             "Packets dropped on a full pipeline ring",
             |l| l.ring_full,
+        ),
+        (
+            "exit_dropped_total",
+            "Packets left in pipeline rings at shutdown",
+            |l| l.exit_dropped,
         ),
         ("polls_total", "Poll loop iterations", |l| l.polls),
         (
@@ -305,6 +312,12 @@ pub fn serve_unix(path: &Path, source: Arc<dyn StatsSource>) -> Result<Server, T
             let mut clients: Vec<JoinHandle<()>> = Vec::new();
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
+                    Ok((mut stream, _)) if clients.len() >= MAX_CLIENTS => {
+                        let _ = stream.write_all(
+                            format!("{}\n", json!({"error": "too many telemetry clients"}))
+                                .as_bytes(),
+                        );
+                    }
                     Ok((stream, _)) => {
                         let src = source.clone();
                         let stop3 = stop2.clone();

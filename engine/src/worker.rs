@@ -9,7 +9,8 @@
 //! does not take is retried or freed and counted as back-pressure.
 //!
 //! Every mbuf is accounted for: received from ports = sent + dropped by the application +
-//! dropped by TX + dropped on full rings (+ still buffered or in a ring while running).
+//! dropped by TX + dropped on full rings + left in rings at exit (+ still buffered or in a ring
+//! while running).
 //! Dequeues from pipeline rings are counted apart (`ring_rx`).
 
 use std::sync::Arc;
@@ -83,7 +84,8 @@ pub enum BackPressure {
     Retry(u32),
 }
 
-/// One TX buffer: mbufs for one (port, queue) owned by this lcore.
+/// One TX buffer: mbufs for one (port, queue) owned by this lcore (on its own cache lines).
+#[repr(align(64))]
 struct TxBuffer {
     port: u16,
     txq: Option<Box<dyn TxQueue>>,
@@ -91,6 +93,7 @@ struct TxBuffer {
 }
 
 /// One ring output buffer.
+#[repr(align(64))]
 struct RingOut {
     ring: MbufProducer,
     buf: MbufBurst,
@@ -318,6 +321,7 @@ impl Default for LoopParams {
 const PREFETCH_AHEAD: usize = 8;
 
 /// Everything one lcore owns: its sources, TX queues, ring outputs and statistics.
+#[repr(align(64))]
 pub struct LcoreLoop {
     lcore: u32,
     sources: Vec<Source>,
@@ -461,6 +465,28 @@ impl LcoreLoop {
             }
         }
         self.out.flush_all(stats);
+    }
+
+    /// Sends what is buffered (TX buffers and ring outputs).
+    pub fn flush(&mut self) {
+        self.out.flush_all(&self.stats);
+    }
+
+    /// Frees what is left in the pipeline rings this lcore consumes, counting it as
+    /// `exit_dropped`; call once every producer has stopped. Returns how many.
+    pub fn drain_ring_sources(&mut self) -> u64 {
+        let mut burst = MbufBurst::new();
+        let mut n = 0u64;
+        for src in &mut self.sources {
+            if let Source::Ring { ring, .. } = src {
+                while ring.dequeue_burst(&mut burst) > 0 {
+                    n += burst.len() as u64;
+                    burst.clear();
+                }
+            }
+        }
+        self.stats.core.exit_dropped.add(n);
+        n
     }
 
     /// Sends what is buffered and gives back the sources and TX queues (for closing).

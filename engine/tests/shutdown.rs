@@ -63,7 +63,7 @@ fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-fn start(ports: &[String]) -> Running {
+fn start(ports: &[String], extra: &[&str]) -> Running {
     let cpus = ferroplane::config::available_cpus();
     let lcores = if cpus.len() >= 2 {
         format!("{},{}", cpus[0], cpus[1])
@@ -80,6 +80,7 @@ fn start(ports: &[String]) -> Running {
     for p in ports {
         cmd.args(["--port", p]);
     }
+    cmd.args(extra);
     let mut child = cmd
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -149,7 +150,13 @@ fn run_case(driver: &str, double_signal: bool) {
         format!("{driver}:iface={}", a.host()),
         format!("{driver}:iface={}", b.host()),
     ];
-    let mut run = start(&ports);
+    // The single-signal case also shows the periodic statistics.
+    let extra: &[&str] = if double_signal {
+        &[]
+    } else {
+        &["--stats-period", "1"]
+    };
+    let mut run = start(&ports, extra);
 
     if !double_signal {
         let tx = FrameSocket::open(a.peer()).unwrap();
@@ -176,6 +183,9 @@ fn run_case(driver: &str, double_signal: bool) {
         );
     }
 
+    if !double_signal {
+        std::thread::sleep(Duration::from_millis(1300));
+    }
     signal(&run, libc::SIGINT);
     if double_signal {
         // A different signal: two pending SIGINTs would merge into one.
@@ -207,6 +217,12 @@ fn run_case(driver: &str, double_signal: bool) {
             .and_then(|v| v.parse().ok())
             .unwrap();
         assert!(rx >= 1, "{driver}: final line counts the frames: {last}");
+        assert!(
+            stdout
+                .iter()
+                .any(|l| l.starts_with("port 0 (") && l.contains("pps)")),
+            "{driver}: no periodic statistics line in {stdout:#?}"
+        );
     }
     for iface in [a.host(), b.host()] {
         assert!(

@@ -232,6 +232,12 @@ fn every_packet_is_forwarded_or_dropped_with_a_counter() {
         "no dropped tag arrived"
     );
     let l = &report.lcores[0];
+    assert!(
+        l.idle_ns > 0,
+        "the adaptive policy idled and reported it: {}",
+        report.summary
+    );
+    assert!(l.empty_polls > 0 && l.polls > l.empty_polls);
     assert_eq!(l.drops["sampled"], (N / 10) as u64);
     assert!(
         report.ports[1].tx_dropped >= t.tx_dropped,
@@ -445,7 +451,12 @@ fn pipeline_keeps_flow_order_and_counts_back_pressure() {
         r.summary
     );
     assert_eq!(got.len() as u64, t.tx, "{}", r.summary);
-    assert_eq!(t.tx + t.ring_full + t.tx_dropped, N as u64, "{}", r.summary);
+    assert_eq!(
+        t.tx + t.ring_full + t.tx_dropped + t.exit_dropped,
+        N as u64,
+        "{}",
+        r.summary
+    );
     for flow in 0..FLOWS as u8 {
         let tags: Vec<u32> = got.iter().filter(|g| g.0 == flow).map(|g| g.1).collect();
         assert!(
@@ -638,4 +649,52 @@ fn a_panicking_worker_stops_the_engine_with_an_error() {
         .run_until(|_| Panics, Arc::new(AtomicBool::new(false)))
         .unwrap_err();
     assert!(err.to_string().contains("thread panicked"), "{err}");
+}
+
+/// Stage 2 that never dequeues fast enough: the lcore stops while its ring still holds mbufs.
+#[test]
+fn mbufs_left_in_rings_at_exit_are_freed_and_counted() {
+    let _g = serial();
+    let pool = test_pool(4096);
+    let (a, b) = (unique("a"), unique("b"));
+    let mut end_a = TestEnd::open(&a, &pool, 2048);
+    let end_b = TestEnd::open(&b, &pool, 2048);
+    let Some((engine, la, _)) = pipeline_engine(&a, &b, 1024) else {
+        return;
+    };
+    let (stop, h) = start(engine, move |info| {
+        if info.lcore == la {
+            Stage::One(Rx2Ring)
+        } else {
+            Stage::Two(Ring2Tx {
+                delay: Duration::from_millis(20),
+            })
+        }
+    });
+    assert_eq!(end_a.send(&pool, 0..1000, 1), 1000);
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::SeqCst);
+    let r = h.join().unwrap();
+    let t = r.totals;
+    assert_eq!(t.rx, 1000, "{}", r.summary);
+    assert!(
+        t.exit_dropped > 0,
+        "a 20 ms/burst stage cannot have emptied the ring: {}",
+        r.summary
+    );
+    assert_eq!(
+        t.tx + t.tx_dropped + t.ring_full + t.exit_dropped,
+        1000,
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.summary
+            .contains(&format!("exit_dropped={}", t.exit_dropped)),
+        "{}",
+        r.summary
+    );
+    drop((end_a, end_b));
+    assert_eq!(pool.in_use(), 0);
+    assert_eq!(r.pool_in_use, 0);
 }

@@ -7,8 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{App, counter};
-use ferroplane_pmd::testing::{FrameSocket, Netns, VethPair, privileged, test_frame, test_frame_tag};
 use ferroplane_pmd::MacAddr;
+use ferroplane_pmd::testing::{
+    FrameSocket, Netns, VethPair, privileged, test_frame, test_frame_tag,
+};
 
 #[test]
 fn l2fwd_forwards_between_namespaces_with_rewritten_macs() {
@@ -25,31 +27,54 @@ fn l2fwd_forwards_between_namespaces_with_rewritten_macs() {
         None,
         env!("CARGO_BIN_EXE_l2fwd"),
         &[
-            "-l", "0-1", "--idle", "adaptive", "-T", "0",
-            "--port", &format!("af_packet:iface={}", va.host()),
-            "--port", &format!("af_packet:iface={}", vb.host()),
+            "-l",
+            "0-1",
+            "--idle",
+            "adaptive",
+            "-T",
+            "0",
+            "--port",
+            &format!("af_packet:iface={}", va.host()),
+            "--port",
+            &format!("af_packet:iface={}", vb.host()),
         ],
     );
     // Wait until forwarding works, then count exactly.
     let src = MacAddr([2, 0x11, 0, 0, 0, 1]);
     let up = (0..100).any(|i| {
-        sa.send(&test_frame(MacAddr([0xff; 6]), src, 1_000_000 + i, 64)).unwrap();
-        !sb.recv_matching(1, Duration::from_millis(100), |f| test_frame_tag(f).is_some()).is_empty()
+        sa.send(&test_frame(MacAddr([0xff; 6]), src, 1_000_000 + i, 64))
+            .unwrap();
+        !sb.recv_matching(1, Duration::from_millis(100), |f| {
+            test_frame_tag(f).is_some()
+        })
+        .is_empty()
     });
     assert!(up, "l2fwd never forwarded");
     while sb.recv(Duration::from_millis(200)).is_some() {}
     const N: u32 = 200;
     for tag in 0..N {
-        sa.send(&test_frame(MacAddr([0xff; 6]), src, tag, 64 + (tag as usize % 64))).unwrap();
+        sa.send(&test_frame(
+            MacAddr([0xff; 6]),
+            src,
+            tag,
+            64 + (tag as usize % 64),
+        ))
+        .unwrap();
         if tag % 32 == 31 {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
     let mut seen = vec![false; N as usize];
     while let Some(f) = sb.recv(Duration::from_millis(500)) {
-        let Some(tag) = test_frame_tag(&f) else { continue };
+        let Some(tag) = test_frame_tag(&f) else {
+            continue;
+        };
         if tag < N {
-            assert_eq!(&f[0..6], &[2, 0, 0, 0, 0, 1], "destination MAC not 02:00:00:00:00:01");
+            assert_eq!(
+                &f[0..6],
+                &[2, 0, 0, 0, 0, 1],
+                "destination MAC not 02:00:00:00:00:01"
+            );
             assert_eq!(&f[6..12], &mac_b.0, "source MAC not the TX port's");
             seen[tag as usize] = true;
         }
@@ -60,7 +85,11 @@ fn l2fwd_forwards_between_namespaces_with_rewritten_macs() {
     assert!(ok, "l2fwd failed (or leaked mbufs):\n{out}");
     // Port 0 received at least N + warm-up frames and port 1 sent as many (nothing dropped).
     assert!(out.contains("port 0"), "{out}");
-    assert_eq!(counter(&out, "port_disabled") + counter(&out, "runt"), 0, "{out}");
+    assert_eq!(
+        counter(&out, "port_disabled") + counter(&out, "runt"),
+        0,
+        "{out}"
+    );
 }
 
 #[test]
@@ -71,10 +100,16 @@ fn l2fwd_rejects_bad_options() {
         vec!["-l", "0-1", "--port", "nosuchdriver:x=1"],
         vec!["-q", "0"],
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_l2fwd")).args(&args).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_l2fwd"))
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?} accepted");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!err.is_empty() && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            !err.is_empty() && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -86,18 +121,56 @@ fn l3fwd_rejects_bad_options_and_files() {
     std::fs::write(&bad_routes, "198.18.0.0/24 0\n198.18.1.0/40 1\n").unwrap();
     let r = bad_routes.to_str().unwrap();
     for (args, needle) in [
-        (vec!["-l", "0-1", "--port", "null:", "--lookup", "trie"], "trie"),
-        (vec!["-l", "0-1", "--port", "null:", "--route-file", r], "line 2"),
-        (vec!["-l", "0-1", "--port", "null:", "--route-file", "/nonexistent/routes"], "/nonexistent/routes"),
-        (vec!["-l", "0-1", "--port", "null:", "--eth-dest", "3,02:00:00:00:00:01"], "port 3"),
-        (vec!["-l", "0-1", "--port", "null:", "--addr", "0,10.0.0.1/24"], "--router"),
+        (
+            vec!["-l", "0-1", "--port", "null:", "--lookup", "trie"],
+            "trie",
+        ),
+        (
+            vec!["-l", "0-1", "--port", "null:", "--route-file", r],
+            "line 2",
+        ),
+        (
+            vec![
+                "-l",
+                "0-1",
+                "--port",
+                "null:",
+                "--route-file",
+                "/nonexistent/routes",
+            ],
+            "/nonexistent/routes",
+        ),
+        (
+            vec![
+                "-l",
+                "0-1",
+                "--port",
+                "null:",
+                "--eth-dest",
+                "3,02:00:00:00:00:01",
+            ],
+            "port 3",
+        ),
+        (
+            vec!["-l", "0-1", "--port", "null:", "--addr", "0,10.0.0.1/24"],
+            "--router",
+        ),
         (vec!["-l", "0-1", "--port", "null:", "-p", "0x3"], "0x3"),
-        (vec!["-l", "0-1", "--port", "null:", "--config", "(0,0,7)"], "7"),
+        (
+            vec!["-l", "0-1", "--port", "null:", "--config", "(0,0,7)"],
+            "7",
+        ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_l3fwd")).args(&args).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_l3fwd"))
+            .args(&args)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} accepted");
-        assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -105,9 +178,22 @@ fn l3fwd_rejects_bad_options_and_files() {
 #[test]
 fn l3fwd_runs_on_null_ports_and_returns_every_mbuf() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_l3fwd"))
-        .args(["-l", "0-1", "--port", "null:size=64", "--port", "null:size=64", "--duration", "1"])
+        .args([
+            "-l",
+            "0-1",
+            "--port",
+            "null:size=64",
+            "--port",
+            "null:size=64",
+            "--duration",
+            "1",
+        ])
         .output()
         .unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{all}");
 }

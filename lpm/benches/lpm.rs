@@ -110,7 +110,11 @@ fn bench_v6(c: &mut Criterion) {
     let mut g = c.benchmark_group("lpm6");
     g.throughput(Throughput::Elements(ips.len() as u64));
     g.bench_function("single", |b| {
-        b.iter(|| ips.iter().filter(|ip| lpm.lookup(black_box(ip)).is_some()).count())
+        b.iter(|| {
+            ips.iter()
+                .filter(|ip| lpm.lookup(black_box(ip)).is_some())
+                .count()
+        })
     });
     g.bench_function("bulk", |b| {
         let mut out = vec![0u32; ips.len()];

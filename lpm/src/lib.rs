@@ -14,8 +14,9 @@
 //! # Lookups
 //! [`Lpm4::lookup`] for one address; [`Lpm4::lookup_bulk`] (and [`Lpm4::lookup8`],
 //! [`Lpm4::lookup32`]) for bursts: it prefetches the tbl24 entries of the next block while
-//! resolving the current one, or uses AVX2/AVX-512 gathers when the CPU has them
-//! ([`LookupImpl`]; every implementation gives identical results). Misses are [`NO_ROUTE`].
+//! resolving the current one; AVX2 and AVX-512 gather versions are selectable with
+//! [`Lpm4::lookup_bulk_with`] (runtime feature detection, scalar fallback, identical results;
+//! see [`LookupImpl`] for why scalar is the default). Misses are [`NO_ROUTE`].
 //!
 //! # Updating routes while workers look up
 //! One writer, any number of lock-free readers (like `rte_lpm` with its RCU integration):
@@ -145,7 +146,8 @@ impl Default for LpmConfig {
 /// The implementation of IPv4 bulk lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LookupImpl {
-    /// The best this CPU supports.
+    /// The default: currently [`LookupImpl::Scalar`] (fastest where measured; see
+    /// `scripts/bench/lpm.sh`).
     Auto,
     /// Scalar loads with prefetch of the next block.
     Scalar,
@@ -169,19 +171,14 @@ impl LookupImpl {
         }
     }
 
-    /// The concrete implementation used for `self`: `Auto` becomes the best available, an
+    /// The concrete implementation used for `self`: `Auto` becomes the default, an
     /// unavailable one becomes `Scalar`.
     pub fn resolve(self) -> Self {
         match self {
-            Self::Auto => {
-                if Self::Avx512.is_available() {
-                    Self::Avx512
-                } else if Self::Avx2.is_available() {
-                    Self::Avx2
-                } else {
-                    Self::Scalar
-                }
-            }
+            // Measured on this project's AMD EPYC (Zen 5): 16-lane AVX-512 gathers are slower
+            // than scalar loads with prefetch, and 8-lane AVX2 gathers are on par; the
+            // bottleneck is outstanding cache misses, not instructions. So Auto is scalar.
+            Self::Auto => Self::Scalar,
             imp if imp.is_available() => imp,
             _ => Self::Scalar,
         }

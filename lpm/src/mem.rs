@@ -29,7 +29,9 @@ impl AtomicArray {
         let huge = if hugepages {
             MmapOptions::new().len(huge_bytes).huge(Some(21)).map_anon()
         } else {
-            Err(std::io::Error::other("hugepages disabled by the configuration"))
+            Err(std::io::Error::other(
+                "hugepages disabled by the configuration",
+            ))
         };
         match huge {
             Ok(map) => Ok(Self {

@@ -33,7 +33,7 @@ pub(crate) struct Tables {
     pub(crate) qsbr: Qsbr,
 }
 
-/// A hasher for `u128` keys: one folded multiply (foldhash-like); keys are not attacker-chosen
+/// A hasher for prefix keys: one folded multiply (foldhash-like); keys are not attacker-chosen
 /// in a routing table, and SipHash would dominate the add/delete cost.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct KeyHasher(u64);
@@ -57,6 +57,10 @@ impl Hasher for KeyHasher {
         }
     }
     #[inline]
+    fn write_u32(&mut self, k: u32) {
+        self.0 = folded_multiply(u64::from(k) ^ K1 ^ self.0, K2);
+    }
+    #[inline]
     fn write_u128(&mut self, k: u128) {
         self.0 = folded_multiply((k as u64) ^ K1 ^ self.0, ((k >> 64) as u64) ^ K2);
     }
@@ -66,7 +70,95 @@ impl Hasher for KeyHasher {
     }
 }
 
-type RuleMap = HashMap<u128, u32, BuildHasherDefault<KeyHasher>>;
+type Map<K> = HashMap<K, u32, BuildHasherDefault<KeyHasher>>;
+
+/// An IPv6 prefix as four `u32`s: 4-byte alignment keeps a map slot at 20 bytes (a `u128` key
+/// would make it 32).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key6([u32; 4]);
+
+impl std::hash::Hash for Key6 {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let [a, b, c, d] = self.0;
+        h.write_u128(
+            u128::from(a) << 96 | u128::from(b) << 64 | u128::from(c) << 32 | u128::from(d),
+        );
+    }
+}
+
+impl Key6 {
+    #[inline]
+    fn new(k: u128) -> Self {
+        Self([
+            (k >> 96) as u32,
+            (k >> 64) as u32,
+            (k >> 32) as u32,
+            k as u32,
+        ])
+    }
+}
+
+/// The rule store: per prefix length, a map from masked prefix to next hop. IPv4 prefixes are
+/// kept as `u32` (8-byte slots).
+enum Rules {
+    V4(Vec<Map<u32>>),
+    V6(Vec<Map<Key6>>),
+}
+
+impl Rules {
+    fn new(key_bits: u8) -> Self {
+        if key_bits == 32 {
+            Self::V4((0..=key_bits).map(|_| Map::default()).collect())
+        } else {
+            Self::V6((0..=key_bits).map(|_| Map::default()).collect())
+        }
+    }
+
+    #[inline]
+    fn get(&self, depth: u8, key: u128) -> Option<u32> {
+        match self {
+            Self::V4(m) => m[usize::from(depth)].get(&((key >> 96) as u32)).copied(),
+            Self::V6(m) => m[usize::from(depth)].get(&Key6::new(key)).copied(),
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, depth: u8, key: u128, nh: u32) {
+        match self {
+            Self::V4(m) => m[usize::from(depth)].insert((key >> 96) as u32, nh),
+            Self::V6(m) => m[usize::from(depth)].insert(Key6::new(key), nh),
+        };
+    }
+
+    #[inline]
+    fn remove(&mut self, depth: u8, key: u128) -> Option<u32> {
+        match self {
+            Self::V4(m) => m[usize::from(depth)].remove(&((key >> 96) as u32)),
+            Self::V6(m) => m[usize::from(depth)].remove(&Key6::new(key)),
+        }
+    }
+
+    #[inline]
+    fn is_empty_at(&self, depth: u8) -> bool {
+        match self {
+            Self::V4(m) => m[usize::from(depth)].is_empty(),
+            Self::V6(m) => m[usize::from(depth)].is_empty(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        fn bytes<K>(maps: &[Map<K>]) -> usize {
+            maps.iter()
+                .map(|m| m.capacity() * (std::mem::size_of::<(K, u32)>() + 1))
+                .sum()
+        }
+        match self {
+            Self::V4(m) => bytes(m),
+            Self::V6(m) => bytes(m),
+        }
+    }
+}
 
 /// Where an entry lives: `tbl24[idx]` at level 0, else `tbl8[idx]`.
 #[derive(Clone, Copy)]
@@ -97,13 +189,21 @@ fn byte_at(key: u128, level: usize) -> usize {
 /// Bits of the key consumed before `level`.
 #[inline(always)]
 fn base(level: usize) -> u8 {
-    if level == 0 { 0 } else { (16 + 8 * level) as u8 }
+    if level == 0 {
+        0
+    } else {
+        (16 + 8 * level) as u8
+    }
 }
 
 /// Bits of the key consumed after `level`.
 #[inline(always)]
 fn end(level: usize) -> u8 {
-    if level == 0 { 24 } else { (24 + 8 * level) as u8 }
+    if level == 0 {
+        24
+    } else {
+        (24 + 8 * level) as u8
+    }
 }
 
 /// The level whose stride holds the last bit of a prefix of `depth` bits.
@@ -121,8 +221,7 @@ pub(crate) struct Trie {
     pub(crate) tables: Arc<Tables>,
     key_bits: u8,
     nh_bits: u32,
-    /// `rules[d]`: prefix (masked key) -> next hop, for prefixes of depth `d`.
-    rules: Vec<RuleMap>,
+    rules: Rules,
     rule_count: usize,
     max_rules: usize,
     groups_total: u32,
@@ -152,7 +251,7 @@ impl Trie {
             }),
             key_bits,
             nh_bits,
-            rules: (0..=key_bits).map(|_| RuleMap::default()).collect(),
+            rules: Rules::new(key_bits),
             rule_count: 0,
             max_rules: cfg.max_rules,
             groups_total: cfg.tbl8_groups,
@@ -199,9 +298,7 @@ impl Trie {
 
     pub(crate) fn get(&self, key: u128, depth: u8) -> Result<Option<u32>, LpmError> {
         self.check_depth(depth)?;
-        Ok(self.rules[usize::from(depth)]
-            .get(&(key & prefix_mask(depth)))
-            .copied())
+        Ok(self.rules.get(depth, key & prefix_mask(depth)))
     }
 
     /// Adds a route or replaces the next hop of an existing one; returns the replaced next hop.
@@ -214,8 +311,7 @@ impl Trie {
             });
         }
         let key = key & prefix_mask(depth);
-        let d = usize::from(depth);
-        let prev = self.rules[d].get(&key).copied();
+        let prev = self.rules.get(depth, key);
         if prev.is_none() && self.rule_count >= self.max_rules {
             return Err(LpmError::TableFull {
                 max_rules: self.max_rules,
@@ -224,10 +320,6 @@ impl Trie {
         let lvl = level_of(depth);
         let needed = self.groups_needed(key, lvl);
         self.ensure_free(needed)?;
-        self.rules[d].insert(key, nh);
-        if prev.is_none() {
-            self.rule_count += 1;
-        }
 
         let new = self.route_entry(depth, nh);
         let mut loc = Loc {
@@ -239,7 +331,8 @@ impl Trie {
             let g = if e & EXT != 0 {
                 e & !EXT
             } else {
-                // Unreachable after `ensure_free`; kept as an error rather than a panic.
+                // Unreachable after `ensure_free`; kept as an error rather than a panic (groups
+                // made so far only copy their parent entry, so nothing changes for lookups).
                 let g = self.free.pop().ok_or(LpmError::Tbl8Exhausted {
                     groups: self.groups_total,
                 })?;
@@ -257,38 +350,45 @@ impl Trie {
             };
         }
         let count = 1usize << (end(lvl) - depth);
-        for i in 0..count {
-            self.set_route(
-                Loc {
-                    level: loc.level,
-                    idx: loc.idx + i,
-                },
-                new,
-                depth,
-            );
+        self.set_range(self.range(loc, count), new, depth);
+        self.rules.insert(depth, key, nh);
+        if prev.is_none() {
+            self.rule_count += 1;
         }
         Ok(prev)
     }
 
-    /// Writes route entry `new` of `depth` at `loc` and below it, except where a longer prefix
-    /// already wins.
-    fn set_route(&self, loc: Loc, new: u32, depth: u8) {
-        let slot = self.at(loc);
-        let e = slot.load(Ordering::Relaxed);
-        if e & EXT != 0 {
-            let start = (e & !EXT) as usize * GROUP_ENTRIES;
-            for idx in start..start + GROUP_ENTRIES {
-                self.set_route(
-                    Loc {
-                        level: loc.level + 1,
-                        idx,
-                    },
-                    new,
-                    depth,
-                );
+    /// `count` entries starting at `loc`.
+    #[inline]
+    fn range(&self, loc: Loc, count: usize) -> &[AtomicU32] {
+        let table = if loc.level == 0 {
+            self.tables.tbl24.as_slice()
+        } else {
+            self.tables.tbl8.as_slice()
+        };
+        &table[loc.idx..loc.idx + count]
+    }
+
+    #[inline]
+    fn group(&self, e: u32) -> &[AtomicU32] {
+        let start = (e & !EXT) as usize * GROUP_ENTRIES;
+        &self.tables.tbl8.as_slice()[start..start + GROUP_ENTRIES]
+    }
+
+    /// Writes route entry `new` of `depth` over `entries` and the groups below them, except
+    /// where a longer prefix already wins.
+    fn set_range(&self, entries: &[AtomicU32], new: u32, depth: u8) {
+        let keep_above = u32::from(depth) << self.nh_bits;
+        for slot in entries {
+            let e = slot.load(Ordering::Relaxed);
+            if e & EXT != 0 {
+                self.set_range(self.group(e), new, depth);
+            } else if e & VALID == 0 || (e & !VALID) <= keep_above | self.nh_max() {
+                // (e & !VALID) compares depth first, as depth sits above the next hop.
+                if e != new {
+                    slot.store(new, Ordering::Release);
+                }
             }
-        } else if e & VALID == 0 || self.depth_of(e) <= depth {
-            slot.store(new, Ordering::Release);
         }
     }
 
@@ -355,11 +455,10 @@ impl Trie {
     /// The entry of the longest rule strictly shorter than `depth` covering `key` (0 if none).
     fn cover(&self, key: u128, depth: u8) -> u32 {
         for d in (0..depth).rev() {
-            let map = &self.rules[usize::from(d)];
-            if map.is_empty() {
+            if self.rules.is_empty_at(d) {
                 continue;
             }
-            if let Some(&nh) = map.get(&(key & prefix_mask(d))) {
+            if let Some(nh) = self.rules.get(d, key & prefix_mask(d)) {
                 return self.route_entry(d, nh);
             }
         }
@@ -370,8 +469,9 @@ impl Trie {
     pub(crate) fn delete(&mut self, key: u128, depth: u8) -> Result<u32, LpmError> {
         self.check_depth(depth)?;
         let key = key & prefix_mask(depth);
-        let nh = self.rules[usize::from(depth)]
-            .remove(&key)
+        let nh = self
+            .rules
+            .remove(depth, key)
             .ok_or(LpmError::NotFound { depth })?;
         self.rule_count -= 1;
         let repl = self.cover(key, depth);
@@ -399,16 +499,7 @@ impl Trie {
             path[l] = loc;
         }
         let count = 1usize << (end(lvl) - depth);
-        for i in 0..count {
-            self.clear_route(
-                Loc {
-                    level: loc.level,
-                    idx: loc.idx + i,
-                },
-                depth,
-                repl,
-            );
-        }
+        self.clear_range(self.range(loc, count), depth, repl);
         // Collapse groups on the path that became uniform, deepest first.
         for l in (1..=lvl).rev() {
             match self.uniform(groups[l], base(l)) {
@@ -423,24 +514,17 @@ impl Trie {
         Ok(nh)
     }
 
-    /// Replaces entries of the deleted route (`depth`) at and below `loc` with `repl`.
-    fn clear_route(&self, loc: Loc, depth: u8, repl: u32) {
-        let slot = self.at(loc);
-        let e = slot.load(Ordering::Relaxed);
-        if e & EXT != 0 {
-            let start = (e & !EXT) as usize * GROUP_ENTRIES;
-            for idx in start..start + GROUP_ENTRIES {
-                self.clear_route(
-                    Loc {
-                        level: loc.level + 1,
-                        idx,
-                    },
-                    depth,
-                    repl,
-                );
+    /// Replaces entries of the deleted route (`depth`) in `entries` and below with `repl`.
+    fn clear_range(&self, entries: &[AtomicU32], depth: u8, repl: u32) {
+        let lo = VALID | (u32::from(depth) << self.nh_bits);
+        let hi = lo | self.nh_max();
+        for slot in entries {
+            let e = slot.load(Ordering::Relaxed);
+            if e & EXT != 0 {
+                self.clear_range(self.group(e), depth, repl);
+            } else if (lo..=hi).contains(&e) {
+                slot.store(repl, Ordering::Release);
             }
-        } else if e & VALID != 0 && self.depth_of(e) == depth {
-            slot.store(repl, Ordering::Release);
         }
     }
 
@@ -469,11 +553,7 @@ impl Trie {
     }
 
     pub(crate) fn memory(&self) -> MemoryUsage {
-        let rules = self
-            .rules
-            .iter()
-            .map(|m| m.capacity() * (std::mem::size_of::<(u128, u32)>() + 1))
-            .sum();
+        let rules = self.rules.heap_bytes();
         MemoryUsage {
             tbl24_bytes: self.tables.tbl24.mapped_bytes(),
             tbl8_bytes: self.tables.tbl8.mapped_bytes(),

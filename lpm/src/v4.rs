@@ -15,9 +15,8 @@ use crate::{LookupImpl, LpmConfig, LpmError, NO_ROUTE};
 /// Next hops are 24 bits.
 pub const MAX_NEXT_HOP4: u32 = (1 << 24) - 1;
 const NH_BITS: u32 = 24;
-/// Addresses per block of the scalar bulk lookup (tbl24 entries of the next block are
-/// prefetched while this one resolves).
-const BLOCK: usize = 16;
+/// How far ahead the scalar bulk lookup prefetches tbl24 entries.
+const PREFETCH_AHEAD: usize = 16;
 
 #[inline(always)]
 fn key(ip: u32) -> u128 {
@@ -64,27 +63,36 @@ impl<'a> View<'a> {
         self.resolve(self.first(ip).load(Ordering::Acquire), ip)
     }
 
-    /// Scalar bulk: blocks of `BLOCK`; loads of a block are independent (the CPU overlaps their
-    /// misses) and the next block's tbl24 lines are prefetched first.
+    /// Eight independent lookups: all tbl24 loads are issued before any is resolved, so
+    /// their cache misses overlap.
+    #[inline(always)]
+    fn lookup8(self, ips: &[u32; 8]) -> [u32; 8] {
+        let e: [u32; 8] = std::array::from_fn(|i| self.first(ips[i]).load(Ordering::Acquire));
+        std::array::from_fn(|i| self.resolve(e[i], ips[i]))
+    }
+
+    /// Scalar bulk: groups of 8 as in `lookup8`, with the tbl24 lines of the addresses
+    /// `PREFETCH_AHEAD` positions ahead prefetched, so two groups' misses are in flight.
     #[inline(always)]
     fn lookup_scalar(self, ips: &[u32], out: &mut [u32]) -> usize {
         let n = ips.len().min(out.len());
         let (ips, out) = (&ips[..n], &mut out[..n]);
-        for &ip in ips.iter().take(BLOCK) {
-            prefetch(self.first(ip));
+        let mut ip_chunks = ips.chunks_exact(8);
+        let mut out_chunks = out.chunks_exact_mut(8);
+        for (i, (ipc, oc)) in (&mut ip_chunks).zip(&mut out_chunks).enumerate() {
+            for &ahead in ips.iter().skip(i * 8 + PREFETCH_AHEAD).take(8) {
+                prefetch(self.first(ahead));
+            }
+            if let (Ok(ipc), Ok(oc)) = (<&[u32; 8]>::try_from(ipc), <&mut [u32; 8]>::try_from(oc)) {
+                *oc = self.lookup8(ipc);
+            }
         }
-        for (b, (ipb, outb)) in ips.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
-            let next = (b + 1) * BLOCK;
-            for &ip in ips.iter().skip(next).take(BLOCK) {
-                prefetch(self.first(ip));
-            }
-            let mut e = [0u32; BLOCK];
-            for (e, &ip) in e.iter_mut().zip(ipb) {
-                *e = self.first(ip).load(Ordering::Acquire);
-            }
-            for ((o, &e), &ip) in outb.iter_mut().zip(&e).zip(ipb) {
-                *o = self.resolve(e, ip);
-            }
+        for (o, &ip) in out_chunks
+            .into_remainder()
+            .iter_mut()
+            .zip(ip_chunks.remainder())
+        {
+            *o = self.lookup(ip);
         }
         n
     }
@@ -199,9 +207,7 @@ impl Lpm4 {
     /// Looks up 8 addresses ([`NO_ROUTE`] for misses).
     #[inline]
     pub fn lookup8(&self, ips: &[u32; 8]) -> [u32; 8] {
-        let mut out = [NO_ROUTE; 8];
-        self.lookup_bulk(ips, &mut out);
-        out
+        View::new(&self.trie.tables).lookup8(ips)
     }
 
     /// Looks up 32 addresses ([`NO_ROUTE`] for misses).

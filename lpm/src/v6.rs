@@ -128,7 +128,12 @@ impl Lpm6 {
 
     /// Adds `ip/depth -> next_hop` (depth 0..=128), replacing (and returning) the next hop of
     /// an existing prefix. Errors as [`crate::Lpm4::add`], with [`MAX_NEXT_HOP6`].
-    pub fn add(&mut self, ip: &[u8; 16], depth: u8, next_hop: u32) -> Result<Option<u32>, LpmError> {
+    pub fn add(
+        &mut self,
+        ip: &[u8; 16],
+        depth: u8,
+        next_hop: u32,
+    ) -> Result<Option<u32>, LpmError> {
         self.trie.add(key(ip), depth, next_hop)
     }
 

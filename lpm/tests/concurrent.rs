@@ -34,7 +34,7 @@ fn readers_see_stable_routes_while_writer_churns() {
         (ip(10, 1, 2, 63), 2),
         (ip(10, 1, 2, 100), 1),
         (ip(10, 9, 9, 9), 1),
-        (ip(10, 7, 0, 1), 1),   // its /24 gets groups, but not this address's /25
+        (ip(10, 7, 0, 1), 1), // its /24 gets groups, but not this address's /25
         (ip(10, 8, 0, 127), 1), // likewise
     ];
     let stop = Arc::new(AtomicBool::new(false));
@@ -62,7 +62,7 @@ fn readers_see_stable_routes_while_writer_churns() {
                 }
                 reader.quiescent();
                 n += 1;
-                if n % 64 == 0 {
+                if n.is_multiple_of(64) {
                     // Only 2 cores: let the writer run.
                     thread::yield_now();
                 }
@@ -104,7 +104,10 @@ fn group_reuse_waits_for_quiescent_readers() {
     lpm.add(ip(1, 1, 1, 1), 32, 1).unwrap();
     lpm.delete(ip(1, 1, 1, 1), 32).unwrap();
     // The only group is retired but the reader has not been quiescent since.
-    assert_eq!(lpm.add(ip(2, 2, 2, 2), 32, 2), Err(LpmError::Tbl8Exhausted { groups: 1 }));
+    assert_eq!(
+        lpm.add(ip(2, 2, 2, 2), 32, 2),
+        Err(LpmError::Tbl8Exhausted { groups: 1 })
+    );
     assert_eq!(lpm.lookup(ip(2, 2, 2, 2)), None);
     reader.quiescent();
     lpm.add(ip(2, 2, 2, 2), 32, 2).unwrap();
@@ -128,7 +131,11 @@ fn lpm6_readers_see_stable_routes_while_writer_churns() {
     let mut lpm = Lpm6::new(&cfg(64)).unwrap();
     lpm.add(&a("2001:db8::"), 32, 1).unwrap();
     lpm.add(&a("2001:db8:1::"), 48, 2).unwrap();
-    let stable = vec![(a("2001:db8:1::5"), 2), (a("2001:db8:2::5"), 1), (a("2001:db8:1:ffff::1"), 2)];
+    let stable = vec![
+        (a("2001:db8:1::5"), 2),
+        (a("2001:db8:2::5"), 1),
+        (a("2001:db8:1:ffff::1"), 2),
+    ];
     let stop = Arc::new(AtomicBool::new(false));
     let mut reader = lpm.reader().unwrap();
     let handle = {

@@ -29,9 +29,16 @@ const IMPLS: [LookupImpl; 4] = [
 
 /// Checks single and every bulk implementation against the expected answers.
 fn check_all(lpm: &Lpm4, addrs: &[u32], expect: impl Fn(u32) -> Option<u32>) {
-    let want: Vec<u32> = addrs.iter().map(|&a| expect(a).unwrap_or(NO_ROUTE)).collect();
+    let want: Vec<u32> = addrs
+        .iter()
+        .map(|&a| expect(a).unwrap_or(NO_ROUTE))
+        .collect();
     for (&a, &w) in addrs.iter().zip(&want) {
-        assert_eq!(lpm.lookup(a).unwrap_or(NO_ROUTE), w, "single lookup of {a:#010x}");
+        assert_eq!(
+            lpm.lookup(a).unwrap_or(NO_ROUTE),
+            w,
+            "single lookup of {a:#010x}"
+        );
     }
     for imp in IMPLS {
         let mut out = vec![0u32; addrs.len()];
@@ -141,19 +148,28 @@ fn errors_leave_the_table_unchanged() {
     assert_eq!(lpm.delete(0, 40), Err(LpmError::InvalidDepth(40)));
     assert_eq!(
         lpm.add(0, 8, MAX_NEXT_HOP4 + 1),
-        Err(LpmError::InvalidNextHop { next_hop: MAX_NEXT_HOP4 + 1, max: MAX_NEXT_HOP4 })
+        Err(LpmError::InvalidNextHop {
+            next_hop: MAX_NEXT_HOP4 + 1,
+            max: MAX_NEXT_HOP4
+        })
     );
     lpm.add(0, 8, MAX_NEXT_HOP4).unwrap();
     assert_eq!(lpm.lookup(1), Some(MAX_NEXT_HOP4));
     lpm.add(ip(1, 0, 0, 0), 25, 1).unwrap();
     lpm.add(ip(2, 0, 0, 0), 25, 2).unwrap();
     // Table full (3 rules), but replacing still works.
-    assert_eq!(lpm.add(ip(3, 0, 0, 0), 24, 3), Err(LpmError::TableFull { max_rules: 3 }));
+    assert_eq!(
+        lpm.add(ip(3, 0, 0, 0), 24, 3),
+        Err(LpmError::TableFull { max_rules: 3 })
+    );
     assert_eq!(lpm.add(ip(2, 0, 0, 0), 25, 4), Ok(Some(2)));
     assert_eq!(lpm.lookup(ip(3, 0, 0, 1)), None);
     lpm.delete(0, 8).unwrap();
     // Both groups taken: a /25 in a third /24 fails, and leaves no trace.
-    assert_eq!(lpm.add(ip(3, 0, 0, 0), 25, 3), Err(LpmError::Tbl8Exhausted { groups: 2 }));
+    assert_eq!(
+        lpm.add(ip(3, 0, 0, 0), 25, 3),
+        Err(LpmError::Tbl8Exhausted { groups: 2 })
+    );
     assert_eq!(lpm.lookup(ip(3, 0, 0, 1)), None);
     assert_eq!(lpm.get(ip(3, 0, 0, 0), 25), Ok(None));
     assert_eq!(lpm.len(), 2);
@@ -189,13 +205,25 @@ fn bulk_sizes_and_helpers() {
     let mut addrs: Vec<u32> = (0..70).map(|i| ip(10, 0, 0, i)).collect();
     addrs.push(ip(11, 0, 0, 0));
     for n in [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 71] {
-        check_all(&lpm, &addrs[..n], |a| if a == ip(10, 0, 0, 5) { Some(2) } else if a >> 24 == 10 { Some(1) } else { None });
+        check_all(&lpm, &addrs[..n], |a| {
+            if a == ip(10, 0, 0, 5) {
+                Some(2)
+            } else if a >> 24 == 10 {
+                Some(1)
+            } else {
+                None
+            }
+        });
     }
     let a8: [u32; 8] = std::array::from_fn(|i| ip(10, 0, 0, i as u8));
     assert_eq!(lpm.lookup8(&a8), [1, 1, 1, 1, 1, 2, 1, 1]);
     let a32: [u32; 32] = std::array::from_fn(|i| ip(11 - (i % 2) as u8, 0, 0, 5));
     let r = lpm.lookup32(&a32);
-    assert!(r.iter().enumerate().all(|(i, &nh)| nh == if i % 2 == 0 { NO_ROUTE } else { 2 }));
+    assert!(
+        r.iter()
+            .enumerate()
+            .all(|(i, &nh)| nh == if i % 2 == 0 { NO_ROUTE } else { 2 })
+    );
     // Mismatched lengths: the shorter one wins.
     let mut out = [0u32; 3];
     assert_eq!(lpm.lookup_bulk(&addrs, &mut out), 3);
@@ -211,8 +239,9 @@ fn op() -> impl Strategy<Value = Op> {
     // Addresses from two /16s of 10/8 (plus a little elsewhere) so prefixes overlap a lot.
     // Short prefixes are rare and at least /6: a /0 rewrites 2^24 entries, slow in debug
     // builds (/0 has its own tests).
-    let addr = (0u32..2, any::<u16>(), 0u32..8)
-        .prop_map(|(net, low, top)| (10 << 24) | (net << 16) | u32::from(low) | (top << 29) & 0x8000_0000);
+    let addr = (0u32..2, any::<u16>(), 0u32..8).prop_map(|(net, low, top)| {
+        (10 << 24) | (net << 16) | u32::from(low) | (top << 29) & 0x8000_0000
+    });
     let depth = prop_oneof![1 => 6u8..=8, 12 => 9u8..=32];
     prop_oneof![
         3 => (addr.clone(), depth.clone(), 0u32..1000).prop_map(|(a, d, n)| Op::Add(a, d, n)),
@@ -278,16 +307,24 @@ fn soak_random_workload_matches_reference() {
 }
 
 fn run_large_workload(seed: u64, ops: usize, lookups: usize) {
-    const DEPTHS: [u8; 16] = [8, 12, 14, 16, 16, 19, 20, 22, 23, 24, 24, 24, 25, 28, 30, 32];
+    const DEPTHS: [u8; 16] = [
+        8, 12, 14, 16, 16, 19, 20, 22, 23, 24, 24, 24, 25, 28, 30, 32,
+    ];
     let mut rng = Rng(seed);
-    let mut lpm = Lpm4::new(&LpmConfig { max_rules: 1 << 20, tbl8_groups: 1 << 14, ..LpmConfig::default() }).unwrap();
+    let mut lpm = Lpm4::new(&LpmConfig {
+        max_rules: 1 << 20,
+        tbl8_groups: 1 << 14,
+        ..LpmConfig::default()
+    })
+    .unwrap();
     let mut reference = HashLpm::new(32);
     let mut added: Vec<(u32, u8)> = Vec::new();
     // One default route (a /0 rewrites all 2^24 tbl24 entries; once is enough in debug).
     lpm.add(0, 0, 77).unwrap();
     reference.add(0, 0, 77);
     // Confine to a few /8s so prefixes overlap.
-    let rand_addr = |rng: &mut Rng| ((rng.below(4) as u32 + 10) << 24) | (rng.next() as u32 & 0x00ff_ffff);
+    let rand_addr =
+        |rng: &mut Rng| ((rng.below(4) as u32 + 10) << 24) | (rng.next() as u32 & 0x00ff_ffff);
     for _ in 0..ops {
         if rng.below(3) < 2 || added.is_empty() {
             let a = rand_addr(&mut rng);
@@ -322,7 +359,10 @@ fn run_large_workload(seed: u64, ops: usize, lookups: usize) {
             assert_eq!(nh, want, "bulk lookup of {a:#010x}");
         }
         for &a in addrs.iter().step_by(8) {
-            assert_eq!(lpm.lookup(a).unwrap_or(NO_ROUTE), reference.lookup(k4(a)).unwrap_or(NO_ROUTE));
+            assert_eq!(
+                lpm.lookup(a).unwrap_or(NO_ROUTE),
+                reference.lookup(k4(a)).unwrap_or(NO_ROUTE)
+            );
         }
         done += addrs.len();
     }

@@ -7,7 +7,12 @@ use ferroplane_lpm::{Lpm6, LpmConfig, LpmError, MAX_NEXT_HOP6, NO_ROUTE};
 use proptest::prelude::*;
 
 fn cfg(max_rules: usize, groups: u32) -> LpmConfig {
-    LpmConfig { max_rules, tbl8_groups: groups, hugepages: false, ..LpmConfig::default() }
+    LpmConfig {
+        max_rules,
+        tbl8_groups: groups,
+        hugepages: false,
+        ..LpmConfig::default()
+    }
 }
 
 fn a(s: &str) -> [u8; 16] {
@@ -19,8 +24,18 @@ fn check(lpm: &Lpm6, addrs: &[[u8; 16]], expect: impl Fn(&[u8; 16]) -> Option<u3
     assert_eq!(lpm.lookup_bulk(addrs, &mut out), addrs.len());
     for (ip, &nh) in addrs.iter().zip(&out) {
         let want = expect(ip);
-        assert_eq!(lpm.lookup(ip), want, "single lookup of {:?}", std::net::Ipv6Addr::from(*ip));
-        assert_eq!(nh, want.unwrap_or(NO_ROUTE), "bulk lookup of {:?}", std::net::Ipv6Addr::from(*ip));
+        assert_eq!(
+            lpm.lookup(ip),
+            want,
+            "single lookup of {:?}",
+            std::net::Ipv6Addr::from(*ip)
+        );
+        assert_eq!(
+            nh,
+            want.unwrap_or(NO_ROUTE),
+            "bulk lookup of {:?}",
+            std::net::Ipv6Addr::from(*ip)
+        );
     }
 }
 
@@ -33,7 +48,8 @@ fn edges_default_host_and_overlaps() {
     lpm.add(&a("2001:db8:1::"), 48, 3).unwrap();
     lpm.add(&a("2001:db8:1:2::"), 64, 4).unwrap();
     lpm.add(&a("2001:db8:1:2::1"), 128, 5).unwrap();
-    lpm.add(&a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 128, 6).unwrap();
+    lpm.add(&a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 128, 6)
+        .unwrap();
     lpm.add(&a("2001:db8:1:2::80"), 121, 7).unwrap();
     let cases = [
         ("::1", 1),
@@ -59,14 +75,20 @@ fn edges_default_host_and_overlaps() {
     assert_eq!(lpm.delete(&a("2001:db8:1:2::"), 64), Ok(4));
     assert_eq!(lpm.lookup(&a("2001:db8:1:2::1")), Some(2));
     assert_eq!(lpm.delete(&a("2001:db8::"), 32), Ok(2));
-    assert_eq!(lpm.delete(&a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 128), Ok(6));
+    assert_eq!(
+        lpm.delete(&a("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 128),
+        Ok(6)
+    );
     lpm.reclaim();
     assert_eq!(lpm.tbl8_groups_in_use(), 0, "every group folded back");
     assert_eq!(lpm.lookup(&a("2001:db8:1:2::1")), Some(1));
     assert_eq!(lpm.add(&a("::"), 129, 1), Err(LpmError::InvalidDepth(129)));
     assert_eq!(
         lpm.add(&a("::"), 1, MAX_NEXT_HOP6 + 1),
-        Err(LpmError::InvalidNextHop { next_hop: MAX_NEXT_HOP6 + 1, max: MAX_NEXT_HOP6 })
+        Err(LpmError::InvalidNextHop {
+            next_hop: MAX_NEXT_HOP6 + 1,
+            max: MAX_NEXT_HOP6
+        })
     );
     assert_eq!(lpm.add(&a("::"), 0, 9), Ok(Some(1)));
     assert_eq!(lpm.len(), 1);
@@ -78,7 +100,10 @@ fn group_exhaustion_is_an_error_without_side_effects() {
     let mut lpm = Lpm6::new(&cfg(100, 20)).unwrap();
     lpm.add(&a("2001:db8::1"), 128, 1).unwrap();
     assert_eq!(lpm.tbl8_groups_in_use(), 13);
-    assert_eq!(lpm.add(&a("3001:db8::1"), 128, 2), Err(LpmError::Tbl8Exhausted { groups: 20 }));
+    assert_eq!(
+        lpm.add(&a("3001:db8::1"), 128, 2),
+        Err(LpmError::Tbl8Exhausted { groups: 20 })
+    );
     assert_eq!(lpm.lookup(&a("3001:db8::1")), None);
     assert_eq!(lpm.len(), 1);
     // Sharing most of the path fits.
@@ -90,17 +115,23 @@ fn group_exhaustion_is_an_error_without_side_effects() {
     assert_eq!(lpm.lookup(&a("3001:db8::1")), Some(2));
     let mut full = Lpm6::new(&cfg(1, 20)).unwrap();
     full.add(&a("::"), 0, 1).unwrap();
-    assert_eq!(full.add(&a("::"), 1, 1), Err(LpmError::TableFull { max_rules: 1 }));
+    assert_eq!(
+        full.add(&a("::"), 1, 1),
+        Err(LpmError::TableFull { max_rules: 1 })
+    );
 }
 
 fn addr6() -> impl Strategy<Value = [u8; 16]> {
     // A shared top, then few choices per byte so prefixes overlap at every level.
-    proptest::collection::vec(prop_oneof![Just(0u8), Just(0x80), Just(0xff), any::<u8>()], 13)
-        .prop_map(|v| {
-            let mut ip = [0x20, 0x01, 0x0d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-            ip[3..].copy_from_slice(&v);
-            ip
-        })
+    proptest::collection::vec(
+        prop_oneof![Just(0u8), Just(0x80), Just(0xff), any::<u8>()],
+        13,
+    )
+    .prop_map(|v| {
+        let mut ip = [0x20, 0x01, 0x0d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        ip[3..].copy_from_slice(&v);
+        ip
+    })
 }
 
 proptest! {
@@ -139,11 +170,18 @@ proptest! {
 fn large_random_workload_matches_reference() {
     const DEPTHS: [u8; 12] = [12, 16, 24, 29, 32, 40, 44, 48, 48, 56, 64, 128];
     let mut rng = Rng(0x6666);
-    let mut lpm = Lpm6::new(&LpmConfig { tbl8_groups: 1 << 16, hugepages: false, ..LpmConfig::default() }).unwrap();
+    let mut lpm = Lpm6::new(&LpmConfig {
+        tbl8_groups: 1 << 16,
+        hugepages: false,
+        ..LpmConfig::default()
+    })
+    .unwrap();
     let mut reference = HashLpm::new(128);
     let mut added = Vec::new();
     let rand_addr = |rng: &mut Rng| -> u128 {
-        (0x2001_0db8u128 + rng.below(3) as u128) << 96 | (rng.next() as u128) << 64 | rng.next() as u128
+        (0x2001_0db8u128 + rng.below(3) as u128) << 96
+            | (rng.next() as u128) << 64
+            | rng.next() as u128
     };
     for _ in 0..4000 {
         if rng.below(3) < 2 || added.is_empty() {
@@ -166,14 +204,22 @@ fn large_random_workload_matches_reference() {
                 let k = match rng.below(3) {
                     0 => rng.next() as u128 | (rng.next() as u128) << 64,
                     1 => rand_addr(&mut rng),
-                    _ => added[rng.below(added.len() as u64) as usize].0 ^ u128::from(rng.below(4) as u8),
+                    _ => {
+                        added[rng.below(added.len() as u64) as usize].0
+                            ^ u128::from(rng.below(4) as u8)
+                    }
                 };
                 k.to_be_bytes()
             })
             .collect();
         lpm.lookup_bulk(&addrs, &mut out);
         for (ip, &nh) in addrs.iter().zip(&out) {
-            assert_eq!(nh, reference.lookup(u128::from_be_bytes(*ip)).unwrap_or(NO_ROUTE));
+            assert_eq!(
+                nh,
+                reference
+                    .lookup(u128::from_be_bytes(*ip))
+                    .unwrap_or(NO_ROUTE)
+            );
         }
     }
 }

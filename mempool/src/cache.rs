@@ -12,9 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferroplane_ring::Ring;
 
+use crate::pool::CACHE_MAX;
+
 struct Stack {
     len: usize,
-    objs: Box<[u32]>,
+    /// Inline (no pointer to chase): room for a refill of `size + n`, `n < size <= CACHE_MAX`.
+    objs: [u32; 2 * CACHE_MAX],
 }
 
 /// Copies a burst of indices with inline moves rather than a call to `memcpy` (which is what a
@@ -83,12 +86,12 @@ fn bump(counter: &AtomicU64, n: u64) {
 }
 
 impl LcoreCache {
-    /// A cache able to hold `2 * size` indices (enough for a refill of `size + n` with `n < size`).
-    pub(crate) fn new(size: usize) -> Self {
+    /// An empty cache, able to hold `2 * CACHE_MAX` indices.
+    pub(crate) fn new() -> Self {
         LcoreCache {
             stack: UnsafeCell::new(Stack {
                 len: 0,
-                objs: vec![0; 2 * size].into_boxed_slice(),
+                objs: [0; 2 * CACHE_MAX],
             }),
             allocs: AtomicU64::new(0),
             frees: AtomicU64::new(0),

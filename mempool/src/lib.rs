@@ -10,6 +10,22 @@
 //! - [`MbufBurst`]: up to [`MAX_BURST`] mbufs on the stack for the fast path, freed in bulk.
 //! - [`MbufRing`]: mbufs between threads over `ferroplane_ring`.
 //!
+//! Decisions worth knowing:
+//!
+//! - **Clones share**: `Mbuf::clone` increments a reference count; while the count is above 1
+//!   the data and metadata are read-only (`data_mut`/`info_mut` return `None`, the other
+//!   mutators [`MbufError::Shared`]). No copy-on-write: copying is the caller's explicit choice.
+//! - **Chains**: a segment is owned by the previous one; `pkt_len`/`nb_segs` live on the first
+//!   segment. [`Mbuf::chain`] needs every segment of the head unshared (so no cycle can form);
+//!   the appended tail may be shared (one payload behind several headers).
+//! - **Lcores**: a cache is touched only by the thread holding its lcore id; dropping the
+//!   [`LcoreGuard`] flushes that lcore's cache in every pool, so no object is stranded.
+//! - **Lifetime**: mbufs do not keep their pool alive by reference count (that would be a
+//!   shared atomic per packet); dropping the last [`Mempool`] handle with mbufs or raw chunks
+//!   still out leaks the pool (with a warning) instead of freeing memory under them.
+//! - **Accounting**: `in_use()` counts mbufs and raw chunks (`alloc_chunks`, `into_chunk`) alike;
+//!   every path in and out of the pool keeps it exact.
+//!
 //! ```
 //! use ferroplane_mempool::{lcore, HugePolicy, MbufBurst, Mempool, MempoolConfig};
 //!

@@ -552,6 +552,16 @@ impl Mbuf {
         Ok(())
     }
 
+    /// Makes this mbuf like a fresh one from the pool (empty, default headroom, metadata
+    /// cleared), freeing any further segments. Refused if shared.
+    pub fn reset(&mut self) -> Result<(), MbufError> {
+        let meta = self.meta_mut()?;
+        let rest = meta.next.take();
+        reset(meta);
+        drop(rest);
+        Ok(())
+    }
+
     /// Index of this mbuf's chunk in its pool's region.
     #[inline]
     pub fn chunk_index(&self) -> u32 {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ferroplane_ring::Ring;
 
 use crate::cache::{LcoreCache, SharedCounters};
-use crate::error::MempoolError;
+use crate::error::{MempoolError, RegionError};
 use crate::lcore::{self, MAX_LCORES};
 use crate::mbuf::{self, Mbuf};
 use crate::meta::{META_SIZE, MbufMeta};
@@ -96,9 +96,12 @@ pub(crate) struct PoolInner {
     pub(crate) headroom: u16,
     pub(crate) buf_len: u16,
     pub(crate) data: HugeRegion,
-    meta: HugeRegion,
+    /// The metadata array's memory (owned here, used through `meta_base`).
+    _meta: HugeRegion,
+    /// `_meta.base()` as the metadata array.
+    meta_base: NonNull<MbufMeta>,
     ring: Ring<u32>,
-    caches: Box<[LcoreCache]>,
+    caches: Box<[LcoreCache; MAX_LCORES]>,
     shared: SharedCounters,
 }
 
@@ -268,9 +271,10 @@ impl PoolInner {
     #[inline]
     pub(crate) fn meta_ptr(&self, index: u32) -> NonNull<MbufMeta> {
         debug_assert!((index as usize) < self.count);
-        // The metadata region is `count` chunks of META_SIZE bytes, 64-aligned, never null.
-        let p = self.meta.chunk_ptr(index).cast::<MbufMeta>();
-        NonNull::new(p).unwrap_or(NonNull::dangling())
+        // SAFETY: the metadata region holds `count` MbufMeta (META_SIZE bytes each, 64-aligned)
+        // from `meta_base`, and only indices below `count` ever enter the pool (creation,
+        // mbufs' own indices, and range-checked `free_chunks`/`mbuf_from_chunk`).
+        unsafe { self.meta_base.add(index as usize) }
     }
 
     fn in_use(&self) -> usize {
@@ -443,9 +447,17 @@ impl Mempool {
             max: MAX_COUNT,
         })?;
         let cache_size = cfg.cache_size;
-        let caches = (0..MAX_LCORES)
-            .map(|_| LcoreCache::new(cache_size))
-            .collect();
+        let mut caches = Vec::with_capacity(MAX_LCORES);
+        caches.resize_with(MAX_LCORES, LcoreCache::new);
+        let caches: Box<[LcoreCache; MAX_LCORES]> = match caches.into_boxed_slice().try_into() {
+            Ok(c) => c,
+            Err(_) => unreachable!("exactly MAX_LCORES caches"),
+        };
+        let meta_base =
+            NonNull::new(meta.base().cast::<MbufMeta>()).ok_or_else(|| MempoolError::Region {
+                name: name.clone(),
+                source: RegionError::NoChunks,
+            })?;
         let inner = Box::new(PoolInner {
             name: name.clone(),
             count: cfg.count,
@@ -454,7 +466,8 @@ impl Mempool {
             headroom: cfg.headroom as u16,
             buf_len: needed as u16,
             data,
-            meta,
+            _meta: meta,
+            meta_base,
             ring,
             caches,
             shared: SharedCounters::default(),

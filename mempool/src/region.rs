@@ -448,6 +448,12 @@ mod tests {
             Err(e) => {
                 assert!(matches!(e, RegionError::HugepagesUnavailable { .. }));
                 assert!(e.to_string().contains("hugepages"));
+                // CI reserves hugepages (scripts/setup.sh): there, the hugepage path must work.
+                assert!(
+                    std::env::var("FERROPLANE_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+                    "FERROPLANE_REQUIRE_PRIVILEGED=1 but no hugepages: {e}"
+                );
+                eprintln!("hugepages_when_reserved: skipped the hugepage check: {e}");
             }
         }
     }

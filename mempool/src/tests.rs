@@ -183,6 +183,27 @@ fn metadata_is_reset_on_free() {
 }
 
 #[test]
+fn reset_empties_and_frees_segments() {
+    let p = pool(3, 0);
+    let mut m = filled(&p, b"abc");
+    m.chain(filled(&p, b"def")).unwrap();
+    m.adj(1).unwrap();
+    m.info_mut().unwrap().port = 9;
+    let c = m.clone();
+    assert!(matches!(m.reset(), Err(MbufError::Shared { .. })));
+    drop(c);
+    m.reset().unwrap();
+    assert_eq!(
+        (m.len(), m.pkt_len(), m.nb_segs(), m.headroom()),
+        (0, 0, 1, 128)
+    );
+    assert_eq!(*m.info(), PacketInfo::default());
+    assert_eq!(p.in_use(), 1, "the second segment went back to the pool");
+    drop(m);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
 fn clone_shares_read_only() {
     let p = pool(2, 0);
     let mut a = p.alloc().unwrap();

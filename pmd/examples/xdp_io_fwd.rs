@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ferroplane_mempool::{HugePolicy, Mempool, MempoolConfig};
-use ferroplane_pmd::af_xdp::XdpMode;
 use ferroplane_pmd::af_xdp::bench::{BenchProgram, BenchXdp};
-use ferroplane_pmd::{MbufBurst, PortConfig};
+use ferroplane_pmd::af_xdp::{AfXdpConfig, AfXdpPort, PortDefaults, XdpMode};
+use ferroplane_pmd::{DevArgs, MbufBurst};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -83,11 +83,14 @@ fn fwd(a: &Args) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     let _lcore = ferroplane_mempool::lcore::register(0).map_err(|e| e.to_string())?;
-    let cfg = PortConfig::new(pool.clone());
-    let mut pa = ferroplane_pmd::open(&format!("af_xdp:iface={ia}{}", a.extra), &cfg)
-        .map_err(|e| e.to_string())?;
-    let mut pb = ferroplane_pmd::open(&format!("af_xdp:iface={ib}{}", a.extra), &cfg)
-        .map_err(|e| e.to_string())?;
+    let open = |iface: &str| -> Result<AfXdpPort, String> {
+        let devstr = format!("af_xdp:iface={iface}{}", a.extra);
+        let args = DevArgs::parse(&devstr).map_err(|e| e.to_string())?;
+        let cfg = AfXdpConfig::from_devargs(&args).map_err(|e| e.to_string())?;
+        AfXdpPort::open(&cfg, &pool, PortDefaults::default(), &devstr).map_err(|e| e.to_string())
+    };
+    let mut pa = open(ia)?;
+    let mut pb = open(ib)?;
     let (mut rxa, mut txa) = (pa.take_rx_queue(0).unwrap(), pa.take_tx_queue(0).unwrap());
     let (mut rxb, mut txb) = (pb.take_rx_queue(0).unwrap(), pb.take_tx_queue(0).unwrap());
     let end = Instant::now() + Duration::from_secs_f64(a.secs);
@@ -121,10 +124,40 @@ fn fwd(a: &Args) -> Result<(), String> {
         "xdp_io_fwd: {ia} rx {} tx {} | {ib} rx {} tx {} | tx-full drops {dropped} | rx missed {} {}",
         sa.rx_packets, sa.tx_packets, sb.rx_packets, sb.tx_packets, sa.rx_missed, sb.rx_missed
     );
+    eprintln!("xdp_io_fwd: {ia} kernel XSK stats {:?}", pa.xsk_stats());
+    eprintln!("xdp_io_fwd: {ia} XDP program stats {:?}", pa.steer_stats());
     drop((rxa, txa, rxb, txb));
-    pa.close().map_err(|e| e.to_string())?;
-    pb.close().map_err(|e| e.to_string())?;
+    pa.close();
+    pb.close();
     eprintln!("xdp_io_fwd: pool in use after close: {}", pool.in_use());
+    Ok(())
+}
+
+fn bench_prog(cmd: &str, a: &Args) -> Result<(), String> {
+    let which = match cmd {
+        "redirect" => BenchProgram::Redirect,
+        "pass" => BenchProgram::Pass,
+        _ => BenchProgram::CountDrop,
+    };
+    let iface = a.pos.first().ok_or("interface missing")?;
+    let p = BenchXdp::attach(
+        which,
+        iface,
+        a.pos.get(1).map(String::as_str),
+        XdpMode::Native,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut last = p.counters().0;
+    let mut t = Instant::now();
+    run_until(a.secs, || {
+        let now = p.counters().0;
+        let dt = t.elapsed().as_secs_f64();
+        if which != BenchProgram::Pass {
+            println!("pps {:.0}", (now - last) as f64 / dt);
+        }
+        last = now;
+        t = Instant::now();
+    });
     Ok(())
 }
 
@@ -132,33 +165,7 @@ fn main() {
     install_signals();
     let r = parse_args().and_then(|(cmd, a)| match cmd.as_str() {
         "fwd" => fwd(&a),
-        "redirect" | "pass" | "count" => {
-            let which = match cmd.as_str() {
-                "redirect" => BenchProgram::Redirect,
-                "pass" => BenchProgram::Pass,
-                _ => BenchProgram::CountDrop,
-            };
-            let iface = a.pos.first().ok_or("interface missing")?;
-            let p = BenchXdp::attach(
-                which,
-                iface,
-                a.pos.get(1).map(String::as_str),
-                XdpMode::Native,
-            )
-            .map_err(|e| e.to_string())?;
-            let mut last = p.counters().0;
-            let mut t = Instant::now();
-            run_until(a.secs, || {
-                let now = p.counters().0;
-                let dt = t.elapsed().as_secs_f64();
-                if which != BenchProgram::Pass {
-                    println!("pps {:.0}", (now - last) as f64 / dt);
-                }
-                last = now;
-                t = Instant::now();
-            });
-            Ok(())
-        }
+        "redirect" | "pass" | "count" => bench_prog(&cmd, &a),
         other => Err(format!("unknown command '{other}'")),
     });
     if let Err(e) = r {

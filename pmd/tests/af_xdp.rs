@@ -10,7 +10,9 @@ use ferroplane_pmd::af_xdp::bench::{BenchProgram, BenchXdp};
 use ferroplane_pmd::af_xdp::{
     AfXdpConfig, AfXdpPort, FlowAction, FlowMatch, FlowRule, PortDefaults, XdpMode,
 };
-use ferroplane_pmd::testing::{FrameSocket, Netns, VethPair, privileged, run, udp_frame};
+use ferroplane_pmd::testing::{
+    FrameSocket, Netns, VethPair, privileged, run, test_frame, test_frame_tag, udp_frame,
+};
 use ferroplane_pmd::{MacAddr, PortConfig, RxQueue};
 
 const SRC_IP: [u8; 4] = [10, 0, 0, 1];
@@ -105,7 +107,16 @@ fn af_xdp_rx_frames_arrive_intact() {
     for f in &sent {
         peer.send(f).unwrap();
     }
+    // Non-IP frames go to the kernel (seen by a raw socket on our side), not to the socket.
+    let host = FrameSocket::open(veth.host()).unwrap();
+    let non_ip = test_frame(MacAddr([0xff; 6]), MacAddr::local_from(3), 4242, 60);
+    peer.send(&non_ip).unwrap();
     let got = rx_until(rxq.as_mut(), sent.len(), Duration::from_secs(5));
+    let k = host.recv_matching(1, Duration::from_secs(2), |f| {
+        test_frame_tag(f) == Some(4242)
+    });
+    assert_eq!(k, vec![non_ip], "the non-IP frame did not reach the kernel");
+    assert!(rx_until(rxq.as_mut(), 1, Duration::from_millis(100)).is_empty());
     assert_eq!(
         got.len(),
         sent.len(),
@@ -116,6 +127,7 @@ fn af_xdp_rx_frames_arrive_intact() {
     assert_eq!(got, sent, "frames differ or are out of order");
     let st = port.stats();
     assert_eq!(st.rx_packets, 200);
+    assert_eq!(st.rx_missed, 0);
     assert_eq!(
         st.rx_bytes,
         sent.iter().map(|f| f.len() as u64).sum::<u64>()
@@ -435,7 +447,16 @@ fn af_xdp_start_forward_stop_ten_times() {
     let peer = FrameSocket::open_in(&ns, veth.peer()).unwrap();
     wait_up(&ns, veth.peer());
     for cycle in 0..10u32 {
-        let mut port = open(&format!("af_xdp:iface={},fill_ring=256", veth.host()), &p);
+        // Alternate the options: native/generic attach, busy polling on/off.
+        let extra = match cycle % 3 {
+            0 => "",
+            1 => ",mode=generic",
+            _ => ",busy_poll=50,busy_budget=32,mode=native,zerocopy=off",
+        };
+        let mut port = open(
+            &format!("af_xdp:iface={},fill_ring=256{extra}", veth.host()),
+            &p,
+        );
         let mut rxq = port.take_rx_queue(0).unwrap();
         let mut txq = port.take_tx_queue(0).unwrap();
         for i in 0..20 {

@@ -27,13 +27,14 @@
 //! On x86-64 every one of these is a plain `mov` except the CAS (`lock cmpxchg`).
 
 use core::mem::MaybeUninit;
+use core::num::NonZeroU32;
 
 use crate::error::RingError;
 use crate::slots::Slots;
 use crate::sync::{self, AtomicU32, Ordering};
 
-/// The largest capacity a ring can have (DPDK's limit too): counts must fit in 31 bits so that
-/// `head - tail` is unambiguous.
+/// The largest capacity a ring can have: counts up to 2^31 keep `head - tail` unambiguous in
+/// `u32` arithmetic.
 pub const MAX_CAPACITY: usize = 1 << 31;
 
 /// One side's indices. Aligned to 128 bytes, two cache lines, so that the adjacent-line
@@ -58,7 +59,8 @@ impl HeadTail {
 #[repr(C, align(128))]
 struct Layout<T> {
     slots: Slots<T>,
-    capacity: u32,
+    /// Non-zero, so the compiler knows `min(1, capacity)` is 1 in single-item paths.
+    capacity: NonZeroU32,
 }
 
 /// Whether a move is all-or-nothing (bulk) or as-many-as-possible (burst).
@@ -93,7 +95,10 @@ impl<T: Copy> RingCore<T> {
             bytes: capacity as usize * core::mem::size_of::<T>(),
         })?;
         Ok(RingCore {
-            layout: Layout { slots, capacity },
+            layout: Layout {
+                slots,
+                capacity: NonZeroU32::new(capacity).ok_or(RingError::CapacityNotPowerOfTwo(0))?,
+            },
             prod: HeadTail::new(),
             cons: HeadTail::new(),
         })
@@ -101,7 +106,7 @@ impl<T: Copy> RingCore<T> {
 
     #[inline(always)]
     pub(crate) fn capacity(&self) -> u32 {
-        self.layout.capacity
+        self.layout.capacity.get()
     }
 
     /// Items enqueued and published but not yet dequeued (a snapshot).

@@ -9,19 +9,74 @@
 
 use core::mem::MaybeUninit;
 
+#[cfg(loom)]
 use crate::sync::UnsafeCell;
 
+/// Alignment of the slot storage: two cache lines, like the ring's index lines, so that a burst
+/// of 8 pointer-sized items fills exactly one cache line instead of straddling two (a straddled
+/// line is written by the producer for one burst while the consumer reads it for the previous).
+#[cfg(not(loom))]
+const STORAGE_ALIGN: usize = 128;
+
 /// `capacity` (a power of two) slots addressed by free-running `u32` positions.
+///
+/// The storage is one allocation that is only ever accessed through raw pointers (never through
+/// references), so threads writing and reading disjoint slots through `&Slots` do not alias.
+#[cfg(not(loom))]
+pub(crate) struct Slots<T> {
+    base: core::ptr::NonNull<MaybeUninit<T>>,
+    mask: u32,
+    /// The allocation's layout, `None` when nothing was allocated (zero-sized items).
+    layout: Option<std::alloc::Layout>,
+}
+
+/// Loom version: one loom cell per slot, so loom tracks every slot access.
+#[cfg(loom)]
 pub(crate) struct Slots<T> {
     cells: Box<[UnsafeCell<MaybeUninit<T>>]>,
     mask: u32,
 }
 
+#[cfg(not(loom))]
+impl<T> Drop for Slots<T> {
+    fn drop(&mut self) {
+        if let Some(layout) = self.layout {
+            // SAFETY: `base` came from `alloc` with this layout and is freed only here. The items
+            // are `Copy`, so there is nothing to drop in place.
+            unsafe { std::alloc::dealloc(self.base.as_ptr().cast(), layout) };
+        }
+    }
+}
+
 impl<T: Copy> Slots<T> {
     /// Allocates `capacity` uninitialised slots, or `None` if the memory cannot be had.
     /// `capacity` must be a power of two that fits `u32`.
+    #[cfg(not(loom))]
     pub(crate) fn new(capacity: u32) -> Option<Self> {
         debug_assert!(capacity.is_power_of_two());
+        let align = STORAGE_ALIGN.max(core::mem::align_of::<T>());
+        let bytes = (capacity as usize).checked_mul(core::mem::size_of::<T>())?;
+        let layout = std::alloc::Layout::from_size_align(bytes, align).ok()?;
+        if bytes == 0 {
+            // Zero-sized items: any aligned non-null pointer is valid for every access.
+            return Some(Slots {
+                base: core::ptr::NonNull::dangling(),
+                mask: capacity - 1,
+                layout: None,
+            });
+        }
+        // SAFETY: `layout` has a non-zero size.
+        let raw = unsafe { std::alloc::alloc(layout) };
+        Some(Slots {
+            base: core::ptr::NonNull::new(raw.cast())?,
+            mask: capacity - 1,
+            layout: Some(layout),
+        })
+    }
+
+    /// Loom version of `new`.
+    #[cfg(loom)]
+    pub(crate) fn new(capacity: u32) -> Option<Self> {
         let mut cells = Vec::new();
         cells.try_reserve_exact(capacity as usize).ok()?;
         cells.extend((0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
@@ -41,9 +96,7 @@ impl<T: Copy> Slots<T> {
     pub(crate) unsafe fn write(&self, pos: u32, items: &[T]) {
         let n = items.len();
         let (first, second) = self.split(pos, n);
-        // `raw_get` keeps the provenance of the whole boxed slice, and `UnsafeCell` makes
-        // writing through a pointer derived from `&self` legal.
-        let base = UnsafeCell::raw_get(self.cells.as_ptr()).cast::<T>();
+        let base = self.base.as_ptr().cast::<T>();
         // SAFETY: `split` keeps `start + first <= capacity` and `second <= start`, so both runs
         // lie inside the storage; the caller owns these positions exclusively; `items` is a
         // separate borrow so the ranges cannot overlap it.
@@ -66,7 +119,7 @@ impl<T: Copy> Slots<T> {
     pub(crate) unsafe fn read(&self, pos: u32, out: &mut [MaybeUninit<T>]) {
         let n = out.len();
         let (first, second) = self.split(pos, n);
-        let base = UnsafeCell::raw_get(self.cells.as_ptr()).cast::<MaybeUninit<T>>();
+        let base = self.base.as_ptr();
         // SAFETY: as in `write`; the slots are read as `MaybeUninit` and the caller guarantees
         // they were initialised by a producer before being published.
         unsafe {

@@ -1,5 +1,6 @@
 //! The synchronisation primitives the ring is built on, swapped for loom's under `cfg(loom)` so
-//! the loom model tests explore every interleaving of the real code.
+//! the loom model tests explore every interleaving of the real code. (Without loom the slots
+//! need no cell type: they are only accessed through raw pointers, see `slots`.)
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
@@ -8,8 +9,6 @@ pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
 
-#[cfg(not(loom))]
-pub(crate) use core::cell::UnsafeCell;
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicU32, Ordering};
 #[cfg(not(loom))]

@@ -471,3 +471,12 @@ fn shared_ring_between_threads() {
     assert_eq!(sum.load(Ordering::Relaxed), total * (total - 1) / 2);
     assert!(ring.is_empty());
 }
+
+#[test]
+fn thread_safety_markers() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Ring<u64>>();
+    send::<Producer<u64>>();
+    send::<Consumer<[u8; 3]>>();
+}

@@ -4,14 +4,16 @@
 # (65,536 headers), cycles per packet. Row protocol: see scripts/bench-vs-dpdk.sh.
 #
 # DPDK runs every classify algorithm this CPU supports (scalar, sse, avx2, avx512x16,
-# avx512x32) and its best is the DPDK column. Each measurement is the minimum of REPEAT runs
-# (default 3) to damp noise from other load on the machine. Both sides classify in calls of
-# 256 headers. The per-packet results of both are also compared (they must be identical).
-# Env: QUICK=1 (fewer iterations, one repeat), BENCH_CPU (default 1), REPEAT.
+# avx512x32) and its best is the DPDK column. Both sides are measured the same way: a fresh
+# process builds the rules, classifies the trace ITER times (default 5) in calls of 256
+# headers, and reports the average cycles per header (first pass cold); each side is run
+# REPEAT times (default 5) and the fastest run counts, to filter out runs disturbed by other
+# load on the machine. The per-packet results of both are also compared (must be identical).
+# Env: QUICK=1 (ITER=2, REPEAT=1), BENCH_CPU (default 1), ITER, REPEAT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cpu="${BENCH_CPU:-1}"
-iter=16 repeat="${REPEAT:-3}"
+iter="${ITER:-5}" repeat="${REPEAT:-5}"
 if [ "${QUICK:-0}" = 1 ]; then iter=2 repeat=1; fi
 
 echo "acl: building examples/acl_perf (release)" >&2
@@ -30,15 +32,18 @@ for n in 1000 10000; do
     rules="$tmp/rules$n" trace="$tmp/trace$n"
     "$ours_bin" gen "$n" 65536 "$n" "$rules" "$trace"
 
-    ours_runs=() build_ms=- mem=-
+    field() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$tmp/ours.txt"; }
+    ours_runs=() single_runs=() build_runs=()
     for _ in $(seq "$repeat"); do
         taskset -c "$cpu" "$ours_bin" run "$rules" "$trace" "$iter" > "$tmp/ours.txt"
-        ours_runs+=("$(awk -F'\t' '$1 == "bulk_cycles_per_pkt" { print $2 }' "$tmp/ours.txt")")
-        build_ms=$(awk -F'\t' '$1 == "build_ms" { print $2 }' "$tmp/ours.txt")
-        mem=$(awk -F'\t' '$1 == "memory_bytes" { printf "%.2f", $2 / 1048576 }' "$tmp/ours.txt")
+        ours_runs+=("$(field bulk_cycles_per_pkt)")
+        single_runs+=("$(field single_cycles_per_pkt)")
+        build_runs+=("$(field build_ms)")
     done
     ours=$(printf '%s\n' "${ours_runs[@]}" | min)
-    echo "acl: $n rules: ours ${ours_runs[*]} cycles/pkt, build ${build_ms} ms, ${mem} MiB" >&2
+    build_ms=$(printf '%s\n' "${build_runs[@]}" | min)
+    mem=$(awk -v b="$(field memory_bytes)" 'BEGIN { printf "%.2f", b / 1048576 }')
+    echo "acl: $n rules: ours bulk best $ours of: ${ours_runs[*]}; single: ${single_runs[*]} cycles/pkt; build ${build_ms} ms; ${mem} MiB" >&2
 
     dpdk=- dpdk_alg=- dpdk_mem=-
     if [ "$have_dpdk" = 1 ]; then
@@ -56,7 +61,7 @@ for n in 1000 10000; do
             done
             [ ${#runs[@]} -gt 0 ] || continue
             best=$(printf '%s\n' "${runs[@]}" | min)
-            echo "acl: $n rules: DPDK $alg ${runs[*]} cycles/pkt" >&2
+            echo "acl: $n rules: DPDK $alg best $best of: ${runs[*]} cycles/pkt" >&2
             if [ "$dpdk" = - ] || awk -v a="$best" -v b="$dpdk" 'BEGIN { exit !(a < b) }'; then
                 dpdk=$best dpdk_alg=$alg
             fi

@@ -76,7 +76,7 @@ measure() {
     setsid ip netns exec "$G" taskset -c 1 trafgen -o "$Ag" -i "$TMP/udp64.cfg" -P 1 -Q -C >/dev/null 2>"$TMP/gen.err" &
     local gpid=$!
     wait "$cpid" || { echo "af_xdp bench: counter failed: $(cat "$TMP/count.err")" >&2; }
-    kill -INT "$gpid" 2>/dev/null || true
+    kill -INT -- "-$gpid" 2>/dev/null || true
     wait "$gpid" 2>/dev/null || true
     if [ -n "$fpid" ]; then
         kill -INT "$fpid" 2>/dev/null || true
@@ -94,7 +94,7 @@ ours() {
     taskset -c 0 "$FWD" fwd "$A" "$B" --core 0 --secs $((SECS + 2))
 }
 testpmd() {
-    (sleep $((SECS + 2)); echo) | taskset -c 0 dpdk-testpmd -l 0 --no-pci --in-memory --file-prefix fpxbench \
+    (sleep $((SECS + 2)); echo) | dpdk-testpmd -l 0,1 --main-lcore 1 --no-pci --in-memory --file-prefix fpxbench \
         --vdev "net_af_xdp0,iface=$A" --vdev "net_af_xdp1,iface=$B" -- \
         --forward-mode=io --auto-start --nb-cores=1 --txd=2048 --rxd=2048
 }

@@ -18,14 +18,18 @@
 #     dpdk-test --no-pci --in-memory -l 0-1 (mempool_perf_autotest)
 # instead and takes the raw rows from its output (wall-clock rates; mbuf rows then have no DPDK number).
 #
-# Env: QUICK=1 (short runs, fewer cases), SECS=<seconds per case> (default 2),
+# Both sides run REPEAT times (default 3), alternating, and each row is the median.
+#
+# Env: QUICK=1 (short runs, fewer cases, one repetition), SECS=<CPU seconds per case> (default 1),
+#      REPEAT=<runs of each side> (default 3),
 #      MEMPOOL_PERF_BIN=<prebuilt mempool_perf example> (else built with cargo --release).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-secs=${SECS:-2}
+secs=${SECS:-1}
 cases=full
-if [ "${QUICK:-0}" = 1 ]; then secs=${SECS:-0.3}; cases=quick; fi
+repeat=${REPEAT:-3}
+if [ "${QUICK:-0}" = 1 ]; then secs=${SECS:-0.3}; cases=quick; repeat=${REPEAT:-1}; fi
 work=$(mktemp -d /tmp/fp-bench-mempool.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -35,8 +39,9 @@ if [ -z "$bin" ]; then
     cargo build --release -q -p ferroplane-mempool --example mempool_perf >&2
     bin="${CARGO_TARGET_DIR:-target}/release/examples/mempool_perf"
 fi
-echo "mempool: running ours ($bin, ${secs}s per case)" >&2
-MEMPOOL_PERF_CASES=$cases "$bin" "$secs" | tee "$work/ours.txt" >&2
+: > "$work/ours.txt"
+: > "$work/dpdk.txt"
+dpdk_cmd=()
 
 # --- DPDK ---------------------------------------------------------------------------------------
 dpdk_ok=1
@@ -193,11 +198,9 @@ int main(int argc, char **argv)
 CEOF
     # shellcheck disable=SC2046
     if cc -O3 -o "$work/dpdk_mempool_perf" "$work/dpdk_mempool_perf.c" $(pkg-config --cflags --libs libdpdk) >&2; then
-        echo "mempool: running DPDK (rte_mempool, ${secs}s per case)" >&2
         lcores=0-1
         [ "$(nproc)" -ge 2 ] || lcores=0
-        "$work/dpdk_mempool_perf" --no-pci --in-memory -l "$lcores" --log-level=lib.eal:error -- "$secs" "$cases" \
-            | tee "$work/dpdk.txt" >&2 || dpdk_ok=0
+        dpdk_cmd=("$work/dpdk_mempool_perf" --no-pci --in-memory -l "$lcores" --log-level=lib.eal:error -- "$secs" "$cases")
     else
         echo "mempool: cannot build the DPDK harness" >&2
         dpdk_ok=0
@@ -206,16 +209,31 @@ else
     echo "mempool: libdpdk not found (pkg-config libdpdk); DPDK column empty. Run scripts/setup.sh" >&2
     dpdk_ok=0
 fi
-[ -f "$work/dpdk.txt" ] || : > "$work/dpdk.txt"
+
+# --- runs: ours and DPDK alternately, REPEAT times; each row takes the median rate ---------------
+for r in $(seq "$repeat"); do
+    echo "mempool: run $r/$repeat: ours ($bin, ${secs}s per case)" >&2
+    MEMPOOL_PERF_CASES=$cases "$bin" "$secs" | tee -a "$work/ours.txt" >&2
+    if [ ${#dpdk_cmd[@]} -gt 0 ]; then
+        echo "mempool: run $r/$repeat: DPDK (rte_mempool, ${secs}s per case)" >&2
+        "${dpdk_cmd[@]}" | tee -a "$work/dpdk.txt" >&2 || dpdk_ok=0
+    fi
+done
 [ "$dpdk_ok" = 1 ] || echo "mempool: some DPDK rows missing" >&2
 
 # --- rows ---------------------------------------------------------------------------------------
 # key: kind cache cores bulk keep -> rate
 key() { sed -nE 's/.*kind=([a-z]+) cache=([0-9]+) cores=([0-9]+) n_get_bulk=([0-9]+) n_put_bulk=([0-9]+) n_keep=([0-9]+) rate_persec=([0-9]+).*/\1 \2 \3 \4 \5 \6 \7/p' "$1"; }
-key "$work/ours.txt" | while read -r kind cache cores get put keep rate; do
+# median rate of one case in a file of result lines (empty if none)
+median() {
+    key "$1" | awk -v k="$2" -v c="$3" -v n="$4" -v g="$5" -v p="$6" -v kp="$7" \
+        '$1 == k && $2 == c && $3 == n && $4 == g && $5 == p && $6 == kp { print $7 }' \
+        | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+key "$work/ours.txt" | awk '!seen[$1 FS $2 FS $3 FS $4 FS $5 FS $6]++' | while read -r kind cache cores get put keep _; do
     [ "$get" = "$put" ] || continue
-    theirs=$(key "$work/dpdk.txt" | awk -v k="$kind" -v c="$cache" -v n="$cores" -v g="$get" -v p="$put" -v kp="$keep" \
-        '$1 == k && $2 == c && $3 == n && $4 == g && $5 == p && $6 == kp { print $7; exit }')
+    rate=$(median "$work/ours.txt" "$kind" "$cache" "$cores" "$get" "$put" "$keep")
+    theirs=$(median "$work/dpdk.txt" "$kind" "$cache" "$cores" "$get" "$put" "$keep")
     ours_ns=$(awk -v r="$rate" 'BEGIN { if (r > 0) printf "%.3f", 1e9 / r; else print "-" }')
     dpdk_ns=$(awk -v r="${theirs:-0}" 'BEGIN { if (r > 0) printf "%.3f", 1e9 / r; else print "-" }')
     what="get+put"

@@ -15,7 +15,10 @@ fn main() -> ExitCode {
     match app::run(&cli) {
         Ok(report) => {
             if report.pool_in_use != 0 {
-                eprintln!("l2fwd: {} mbufs not returned to the pool", report.pool_in_use);
+                eprintln!(
+                    "l2fwd: {} mbufs not returned to the pool",
+                    report.pool_in_use
+                );
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

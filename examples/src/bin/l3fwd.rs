@@ -17,11 +17,18 @@ fn main() -> ExitCode {
     match app::run(&cli) {
         Ok(s) => {
             for (lcore, counters) in &s.router {
-                let line: Vec<String> = counters.iter().filter(|(_, v)| *v > 0).map(|(k, v)| format!("{k}={v}")).collect();
+                let line: Vec<String> = counters
+                    .iter()
+                    .filter(|(_, v)| *v > 0)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 println!("lcore {lcore} router: {}", line.join(" "));
             }
             if s.report.pool_in_use != 0 {
-                eprintln!("l3fwd: {} mbufs not returned to the pool", s.report.pool_in_use);
+                eprintln!(
+                    "l3fwd: {} mbufs not returned to the pool",
+                    s.report.pool_in_use
+                );
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

@@ -23,18 +23,33 @@ pub enum AppError {
 /// period, and `-q` spreading the enabled ports over the worker lcores when `--config` is absent.
 pub fn engine_config(cli: &Cli) -> Result<EngineConfig, AppError> {
     let mut config = EngineConfig::from_args(&cli.engine).map_err(EngineError::from)?;
-    config.stats_period = cli.timer_period.unwrap_or(if cli.engine.stats_period.is_some() { config.stats_period } else { 10 });
+    config.stats_period = cli
+        .timer_period
+        .unwrap_or(if cli.engine.stats_period.is_some() {
+            config.stats_period
+        } else {
+            10
+        });
     let nb_ports = config.ports.len() as u16;
     let mask = cli.portmask.unwrap_or(u64::MAX);
     if let Some(m) = cli.portmask {
-        let all = if nb_ports >= 64 { u64::MAX } else { (1u64 << nb_ports) - 1 };
+        let all = if nb_ports >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << nb_ports) - 1
+        };
         if m & !all != 0 {
-            return Err(AppError::Option(format!("portmask {m:#x} enables ports beyond the {nb_ports} given")));
+            return Err(AppError::Option(format!(
+                "portmask {m:#x} enables ports beyond the {nb_ports} given"
+            )));
         }
     }
     if config.queue_map.is_empty() && !config.lcores.is_empty() {
-        let workers: Vec<u32> =
-            if config.main_lcore_works { config.lcores.clone() } else { config.lcores.iter().skip(1).copied().collect() };
+        let workers: Vec<u32> = if config.main_lcore_works {
+            config.lcores.clone()
+        } else {
+            config.lcores.iter().skip(1).copied().collect()
+        };
         if !workers.is_empty() {
             // Every port needs a polling lcore (the engine requires it); enabled ports go
             // -q at a time to each worker, disabled ones to the first worker.
@@ -48,7 +63,11 @@ pub fn engine_config(cli: &Cli) -> Result<EngineConfig, AppError> {
                 } else {
                     workers[0]
                 };
-                config.queue_map.push(QueueAssign { port, queue: 0, lcore });
+                config.queue_map.push(QueueAssign {
+                    port,
+                    queue: 0,
+                    lcore,
+                });
             }
         }
     }
@@ -63,7 +82,9 @@ pub fn run(cli: &Cli) -> Result<RunReport, AppError> {
     if cli.duration > 0 {
         engine.stop_after(Duration::from_secs(cli.duration));
     }
-    let macs: Vec<MacAddr> = (0..nb_ports).map(|p| MacAddr(engine.port_mac(p).map(|m| m.0).unwrap_or([0; 6]))).collect();
+    let macs: Vec<MacAddr> = (0..nb_ports)
+        .map(|p| MacAddr(engine.port_mac(p).map(|m| m.0).unwrap_or([0; 6])))
+        .collect();
     let pairs = pair_ports(nb_ports, cli.portmask.unwrap_or(u64::MAX));
     for (p, d) in pairs.iter().enumerate() {
         match d {

@@ -38,8 +38,32 @@ mod tests {
 
     #[test]
     fn dpdk_options() {
-        let c = Cli::try_parse_from(["l2fwd", "-l", "0-1", "--port", "null:", "--port", "null:", "-p", "3", "-q", "2", "-T", "0", "--no-mac-updating"]).unwrap();
-        assert_eq!((c.portmask, c.queues_per_lcore, c.timer_period, c.no_mac_updating), (Some(3), 2, Some(0), true));
+        let c = Cli::try_parse_from([
+            "l2fwd",
+            "-l",
+            "0-1",
+            "--port",
+            "null:",
+            "--port",
+            "null:",
+            "-p",
+            "3",
+            "-q",
+            "2",
+            "-T",
+            "0",
+            "--no-mac-updating",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.portmask,
+                c.queues_per_lcore,
+                c.timer_period,
+                c.no_mac_updating
+            ),
+            (Some(3), 2, Some(0), true)
+        );
         assert!(Cli::try_parse_from(["l2fwd", "-q", "0"]).is_err());
         assert!(Cli::try_parse_from(["l2fwd", "-p", "xyz"]).is_err());
     }

@@ -1,6 +1,6 @@
 //! l2fwd: forwards every frame from a port to its pair (0<->1, 2<->3, ... among the enabled
 //! ports), rewriting the MAC addresses like DPDK's l2fwd: source = the TX port's MAC,
-//! destination = 02:00:00:00:00:<TX port>.
+//! destination = `02:00:00:00:00:<TX port>`.
 
 pub mod app;
 pub mod cli;
@@ -16,7 +16,9 @@ pub const DROP_RUNT: usize = 1;
 /// The destination port of each port: enabled ports are paired in order; an odd one out is
 /// paired with itself (as DPDK l2fwd does); disabled ports get `None`.
 pub fn pair_ports(nb_ports: u16, mask: u64) -> Vec<Option<u16>> {
-    let enabled: Vec<u16> = (0..nb_ports).filter(|p| *p < 64 && mask & (1 << p) != 0).collect();
+    let enabled: Vec<u16> = (0..nb_ports)
+        .filter(|p| *p < 64 && mask & (1 << p) != 0)
+        .collect();
     let mut dst = vec![None; nb_ports as usize];
     for pair in enabled.chunks(2) {
         match *pair {
@@ -58,7 +60,13 @@ pub struct L2fwdWorker {
 impl L2fwdWorker {
     /// A worker for ports with these MACs; `mac_updating` as DPDK's default (on).
     pub fn new(dst_port: Vec<Option<u16>>, port_macs: &[MacAddr], mac_updating: bool) -> Self {
-        let macs = mac_updating.then(|| port_macs.iter().enumerate().map(|(p, m)| (*m, dest_mac(p as u16))).collect());
+        let macs = mac_updating.then(|| {
+            port_macs
+                .iter()
+                .enumerate()
+                .map(|(p, m)| (*m, dest_mac(p as u16)))
+                .collect()
+        });
         L2fwdWorker { dst_port, macs }
     }
 }
@@ -83,7 +91,10 @@ impl Worker for L2fwdWorker {
             ctx.tx_all(out, burst);
             return;
         };
-        let (src, dst) = macs.get(out as usize).copied().unwrap_or((MacAddr::ZERO, dest_mac(out)));
+        let (src, dst) = macs
+            .get(out as usize)
+            .copied()
+            .unwrap_or((MacAddr::ZERO, dest_mac(out)));
         for mut m in burst.drain(..) {
             let ok = m.data_mut().is_some_and(|b| update_macs(b, src, dst));
             if ok {

@@ -8,13 +8,13 @@ use ferroplane::{Engine, EngineConfig, EngineError, RunReport};
 use ferroplane_net::MacAddr;
 use thiserror::Error;
 
+use super::RouterCounters;
 use super::cli::Cli;
 use super::lookup::{LookupError, LookupMode, Tables};
 use super::neigh::NeighConfig;
 use super::router::{PortAddrs, Router, RouterConfig};
 use super::routes::{self, ParseError};
 use super::worker::L3fwdWorker;
-use super::RouterCounters;
 
 /// Why l3fwd could not start.
 #[derive(Debug, Error)]
@@ -47,7 +47,10 @@ pub enum AppError {
 }
 
 fn read(path: &std::path::Path) -> Result<String, AppError> {
-    std::fs::read_to_string(path).map_err(|e| AppError::Read { path: path.display().to_string(), reason: e.to_string() })
+    std::fs::read_to_string(path).map_err(|e| AppError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Builds the lookup tables the command line asks for.
@@ -63,7 +66,9 @@ pub fn build_tables(cli: &Cli) -> Result<Tables, AppError> {
     Ok(match cli.lookup {
         LookupMode::Lpm => {
             if cli.rule_file.is_some() {
-                return Err(AppError::Option("--rule-file is for --lookup em|acl; use --route-file with lpm".into()));
+                return Err(AppError::Option(
+                    "--rule-file is for --lookup em|acl; use --route-file with lpm".into(),
+                ));
             }
             Tables::lpm(&routes)?
         }
@@ -87,7 +92,11 @@ pub fn build_tables(cli: &Cli) -> Result<Tables, AppError> {
 /// Checks the options that depend on the number of ports.
 pub fn check_ports(cli: &Cli, nb_ports: u16) -> Result<(), AppError> {
     if let Some(mask) = cli.portmask {
-        let all = if nb_ports >= 64 { u64::MAX } else { (1u64 << nb_ports) - 1 };
+        let all = if nb_ports >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << nb_ports) - 1
+        };
         if mask != all {
             return Err(AppError::Option(format!(
                 "portmask {mask:#x} does not match the {nb_ports} port(s) given (expected {all:#x}); list only the ports to use with --port"
@@ -96,15 +105,21 @@ pub fn check_ports(cli: &Cli, nb_ports: u16) -> Result<(), AppError> {
     }
     for (p, mac) in &cli.eth_dest {
         if *p >= nb_ports {
-            return Err(AppError::Option(format!("--eth-dest {p},{mac}: port {p} does not exist ({nb_ports} ports)")));
+            return Err(AppError::Option(format!(
+                "--eth-dest {p},{mac}: port {p} does not exist ({nb_ports} ports)"
+            )));
         }
     }
     for (p, ip, len) in &cli.addrs {
         if !cli.router {
-            return Err(AppError::Option(format!("--addr {p},{ip}/{len} needs --router")));
+            return Err(AppError::Option(format!(
+                "--addr {p},{ip}/{len} needs --router"
+            )));
         }
         if *p >= nb_ports {
-            return Err(AppError::Option(format!("--addr {p},{ip}/{len}: port {p} does not exist ({nb_ports} ports)")));
+            return Err(AppError::Option(format!(
+                "--addr {p},{ip}/{len}: port {p} does not exist ({nb_ports} ports)"
+            )));
         }
     }
     Ok(())
@@ -112,7 +127,14 @@ pub fn check_ports(cli: &Cli, nb_ports: u16) -> Result<(), AppError> {
 
 /// The router configuration for ports with these MACs.
 pub fn router_config(cli: &Cli, macs: &[MacAddr]) -> RouterConfig {
-    let mut ports: Vec<PortAddrs> = macs.iter().map(|m| PortAddrs { mac: *m, v4: Vec::new(), v6: Vec::new() }).collect();
+    let mut ports: Vec<PortAddrs> = macs
+        .iter()
+        .map(|m| PortAddrs {
+            mac: *m,
+            v4: Vec::new(),
+            v6: Vec::new(),
+        })
+        .collect();
     for (p, ip, len) in &cli.addrs {
         if let Some(port) = ports.get_mut(*p as usize) {
             match ip {
@@ -121,7 +143,9 @@ pub fn router_config(cli: &Cli, macs: &[MacAddr]) -> RouterConfig {
             }
         }
     }
-    let mut eth_dest: Vec<MacAddr> = (0..macs.len()).map(|p| MacAddr([2, 0, 0, 0, 0, p as u8])).collect();
+    let mut eth_dest: Vec<MacAddr> = (0..macs.len())
+        .map(|p| MacAddr([2, 0, 0, 0, 0, p as u8]))
+        .collect();
     for (p, mac) in &cli.eth_dest {
         if let Some(d) = eth_dest.get_mut(*p as usize) {
             *d = *mac;
@@ -132,11 +156,17 @@ pub fn router_config(cli: &Cli, macs: &[MacAddr]) -> RouterConfig {
         router: cli.router,
         eth_dest,
         miss_to_rx_port: cli.lookup != LookupMode::Acl,
-        neigh: NeighConfig { retry: Duration::from_millis(cli.neigh_retry_ms.max(1)), ..NeighConfig::default() },
+        neigh: NeighConfig {
+            retry: Duration::from_millis(cli.neigh_retry_ms.max(1)),
+            ..NeighConfig::default()
+        },
         icmp_rate: cli.icmp_rate,
         icmp_burst: cli.icmp_rate.clamp(1, 50),
     }
 }
+
+/// Each worker lcore's router counters, filled in as the engine builds the workers.
+type SharedCounters = Arc<Mutex<Vec<(u32, Arc<RouterCounters>)>>>;
 
 /// The result of a run: the engine's report and each lcore's router counters.
 #[derive(Debug)]
@@ -156,15 +186,16 @@ pub fn run(cli: &Cli) -> Result<Summary, AppError> {
     if cli.duration > 0 {
         engine.stop_after(Duration::from_secs(cli.duration));
     }
-    let macs: Vec<MacAddr> =
-        (0..engine.nb_ports()).map(|p| MacAddr(engine.port_mac(p).map(|m| m.0).unwrap_or([0; 6]))).collect();
+    let macs: Vec<MacAddr> = (0..engine.nb_ports())
+        .map(|p| MacAddr(engine.port_mac(p).map(|m| m.0).unwrap_or([0; 6])))
+        .collect();
     let rcfg = Arc::new(router_config(cli, &macs));
     for (i, p) in rcfg.ports.iter().enumerate() {
         log::info!("port {i}: mac {} v4 {:?} v6 {:?}", p.mac, p.v4, p.v6);
     }
     let epoch = Arc::new(Instant::now());
     let pool = engine.pool().clone();
-    let counters: Arc<Mutex<Vec<(u32, Arc<RouterCounters>)>>> = Arc::default();
+    let counters: SharedCounters = Arc::default();
     // Lookup handles are made before the run so an error stops l3fwd before any lcore starts.
     let nb_workers = engine.plan().workers.len();
     let mut handles = Vec::with_capacity(nb_workers);
@@ -179,9 +210,16 @@ pub fn run(cli: &Cli) -> Result<Summary, AppError> {
             v.push((info.lcore, c.clone()));
         }
         let lookup = handles.next().expect("one lookup handle per worker lcore");
-        L3fwdWorker::new(Router::new(rcfg.clone(), lookup, c), pool.clone(), epoch.clone())
+        L3fwdWorker::new(
+            Router::new(rcfg.clone(), lookup, c),
+            pool.clone(),
+            epoch.clone(),
+        )
     })?;
     drop(tables);
-    let router = counters.lock().map(|v| v.iter().map(|(l, c)| (*l, c.snapshot())).collect()).unwrap_or_default();
+    let router = counters
+        .lock()
+        .map(|v| v.iter().map(|(l, c)| (*l, c.snapshot())).collect())
+        .unwrap_or_default();
     Ok(Summary { report, router })
 }

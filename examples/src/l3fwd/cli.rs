@@ -52,19 +52,32 @@ pub struct Cli {
 
 /// Parses a hex port mask (`0x3` or `3`).
 pub fn parse_portmask(s: &str) -> Result<u64, String> {
-    let h = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    let h = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
     match u64::from_str_radix(h, 16) {
         Ok(0) => Err(format!("invalid portmask '{s}': no port enabled")),
         Ok(m) => Ok(m),
-        Err(_) => Err(format!("invalid portmask '{s}': expected a hex number like 0x3")),
+        Err(_) => Err(format!(
+            "invalid portmask '{s}': expected a hex number like 0x3"
+        )),
     }
 }
 
 /// Parses `PORT,MAC`.
 pub fn parse_eth_dest(s: &str) -> Result<(u16, MacAddr), String> {
-    let (p, m) = s.split_once(',').ok_or_else(|| format!("invalid --eth-dest '{s}': expected PORT,MAC"))?;
-    let port = p.trim().parse().map_err(|_| format!("invalid --eth-dest '{s}': bad port '{p}'"))?;
-    let mac = m.trim().parse().map_err(|_| format!("invalid --eth-dest '{s}': bad MAC '{m}'"))?;
+    let (p, m) = s
+        .split_once(',')
+        .ok_or_else(|| format!("invalid --eth-dest '{s}': expected PORT,MAC"))?;
+    let port = p
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid --eth-dest '{s}': bad port '{p}'"))?;
+    let mac = m
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid --eth-dest '{s}': bad MAC '{m}'"))?;
     Ok((port, mac))
 }
 
@@ -73,7 +86,10 @@ pub fn parse_addr(s: &str) -> Result<(u16, IpAddr, u8), String> {
     let bad = |why: &str| format!("invalid --addr '{s}': {why} (expected PORT,IP/LEN)");
     let (p, a) = s.split_once(',').ok_or_else(|| bad("no comma"))?;
     let port = p.trim().parse().map_err(|_| bad("bad port"))?;
-    let (ip, len) = a.trim().split_once('/').ok_or_else(|| bad("no prefix length"))?;
+    let (ip, len) = a
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| bad("no prefix length"))?;
     let ip: IpAddr = ip.parse().map_err(|_| bad("bad address"))?;
     let len: u8 = len.parse().map_err(|_| bad("bad prefix length"))?;
     if len > if ip.is_ipv4() { 32 } else { 128 } {
@@ -92,10 +108,19 @@ mod tests {
         assert_eq!(parse_portmask("f"), Ok(15));
         assert!(parse_portmask("0").unwrap_err().contains("'0'"));
         assert!(parse_portmask("zz").unwrap_err().contains("'zz'"));
-        assert_eq!(parse_eth_dest("1,02:00:00:00:00:09"), Ok((1, MacAddr([2, 0, 0, 0, 0, 9]))));
+        assert_eq!(
+            parse_eth_dest("1,02:00:00:00:00:09"),
+            Ok((1, MacAddr([2, 0, 0, 0, 0, 9])))
+        );
         assert!(parse_eth_dest("1,nomac").unwrap_err().contains("nomac"));
-        assert_eq!(parse_addr("0,10.0.1.1/24"), Ok((0, "10.0.1.1".parse().unwrap(), 24)));
-        assert_eq!(parse_addr("1,2001:db8:2::1/64"), Ok((1, "2001:db8:2::1".parse().unwrap(), 64)));
+        assert_eq!(
+            parse_addr("0,10.0.1.1/24"),
+            Ok((0, "10.0.1.1".parse().unwrap(), 24))
+        );
+        assert_eq!(
+            parse_addr("1,2001:db8:2::1/64"),
+            Ok((1, "2001:db8:2::1".parse().unwrap(), 64))
+        );
         assert!(parse_addr("0,10.0.1.1/33").is_err());
         assert!(parse_addr("0,10.0.1.1").is_err());
     }
@@ -103,8 +128,24 @@ mod tests {
     #[test]
     fn full_command_line() {
         let c = Cli::try_parse_from([
-            "l3fwd", "-l", "0-1", "--port", "null:", "--port", "null:", "-p", "0x3", "--lookup", "em", "--config",
-            "(0,0,1),(1,0,1)", "--eth-dest", "0,02:00:00:00:00:aa", "--router", "--addr", "0,10.0.1.1/24",
+            "l3fwd",
+            "-l",
+            "0-1",
+            "--port",
+            "null:",
+            "--port",
+            "null:",
+            "-p",
+            "0x3",
+            "--lookup",
+            "em",
+            "--config",
+            "(0,0,1),(1,0,1)",
+            "--eth-dest",
+            "0,02:00:00:00:00:aa",
+            "--router",
+            "--addr",
+            "0,10.0.1.1/24",
         ])
         .unwrap();
         assert_eq!(c.lookup, LookupMode::Em);

@@ -8,7 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use ferroplane_classify::{Acl, AclBuilder, AclKey, AclRule, ExactMatchTable, Ipv4FiveTuple, Ipv6FiveTuple};
+use ferroplane_classify::{
+    Acl, AclBuilder, AclKey, AclRule, ExactMatchTable, Ipv4FiveTuple, Ipv6FiveTuple,
+};
 use ferroplane_lpm::{Lpm4, Lpm4Reader, Lpm6, Lpm6Reader, LpmConfig};
 use thiserror::Error;
 
@@ -88,7 +90,10 @@ pub struct Tables {
 
 impl std::fmt::Debug for Tables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tables").field("mode", &self.mode).field("next_hops", &self.next_hops.len()).finish()
+        f.debug_struct("Tables")
+            .field("mode", &self.mode)
+            .field("next_hops", &self.next_hops.len())
+            .finish()
     }
 }
 
@@ -104,14 +109,22 @@ fn intern(hops: &mut Vec<NextHop>, nh: NextHop) -> u32 {
 
 fn small_lpm() -> LpmConfig {
     // Enough for large route files; hugepages when available.
-    LpmConfig { max_rules: 1 << 16, tbl8_groups: 1024, ..LpmConfig::default() }
+    LpmConfig {
+        max_rules: 1 << 16,
+        tbl8_groups: 1024,
+        ..LpmConfig::default()
+    }
 }
 
 impl Tables {
     /// LPM tables from routes.
     pub fn lpm(routes: &[Route]) -> Result<Self, LookupError> {
         let mut hops = Vec::new();
-        let e = |r: &Route, reason: String| LookupError::Lpm { prefix: r.prefix, len: r.len, reason };
+        let e = |r: &Route, reason: String| LookupError::Lpm {
+            prefix: r.prefix,
+            len: r.len,
+            reason,
+        };
         let mut lpm4 = Lpm4::new(&small_lpm()).map_err(|x| LookupError::Lpm {
             prefix: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             len: 0,
@@ -126,11 +139,20 @@ impl Tables {
             let idx = intern(&mut hops, r.next_hop);
             match r.prefix {
                 IpAddr::V4(a) => {
-                    let mask = if r.len == 0 { 0 } else { u32::MAX << (32 - r.len as u32) };
-                    lpm4.add(a.to_bits() & mask, r.len, idx).map_err(|x| e(r, x.to_string()))?;
+                    let mask = if r.len == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - r.len as u32)
+                    };
+                    lpm4.add(a.to_bits() & mask, r.len, idx)
+                        .map_err(|x| e(r, x.to_string()))?;
                 }
                 IpAddr::V6(a) => {
-                    let mask = if r.len == 0 { 0 } else { u128::MAX << (128 - r.len as u32) };
+                    let mask = if r.len == 0 {
+                        0
+                    } else {
+                        u128::MAX << (128 - r.len as u32)
+                    };
                     let ip = (a.to_bits() & mask).to_be_bytes();
                     lpm6.add(&ip, r.len, idx).map_err(|x| e(r, x.to_string()))?;
                 }
@@ -152,13 +174,25 @@ impl Tables {
     pub fn em(flows: &[Flow]) -> Result<Self, LookupError> {
         let mut hops = Vec::new();
         let cap = (flows.len() * 2).max(1024);
-        let em4 = ExactMatchTable::new(cap).map_err(|x| LookupError::Em("table".into(), x.to_string()))?;
-        let em6 = ExactMatchTable::new(cap).map_err(|x| LookupError::Em("table".into(), x.to_string()))?;
+        let em4 = ExactMatchTable::new(cap)
+            .map_err(|x| LookupError::Em("table".into(), x.to_string()))?;
+        let em6 = ExactMatchTable::new(cap)
+            .map_err(|x| LookupError::Em("table".into(), x.to_string()))?;
         for f in flows {
-            let idx = intern(&mut hops, NextHop { port: f.port, via: None });
+            let idx = intern(
+                &mut hops,
+                NextHop {
+                    port: f.port,
+                    via: None,
+                },
+            );
             let r = match (f.src, f.dst) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => em4.insert(Ipv4FiveTuple::new(s, d, f.sport, f.dport, f.proto), idx),
-                (IpAddr::V6(s), IpAddr::V6(d)) => em6.insert(Ipv6FiveTuple::new(s, d, f.sport, f.dport, f.proto), idx),
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    em4.insert(Ipv4FiveTuple::new(s, d, f.sport, f.dport, f.proto), idx)
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    em6.insert(Ipv6FiveTuple::new(s, d, f.sport, f.dport, f.proto), idx)
+                }
                 _ => continue,
             };
             r.map_err(|x| LookupError::Em(format!("{f:?}"), x.to_string()))?;
@@ -242,19 +276,33 @@ impl Tables {
         };
         let imp = match self.mode {
             LookupMode::Lpm => Impl::Lpm(
-                self.lpm4.as_ref().map(|l| l.reader()).transpose().map_err(lpm_err)?,
-                self.lpm6.as_ref().map(|l| l.reader()).transpose().map_err(lpm_err)?,
+                self.lpm4
+                    .as_ref()
+                    .map(|l| l.reader())
+                    .transpose()
+                    .map_err(lpm_err)?,
+                self.lpm6
+                    .as_ref()
+                    .map(|l| l.reader())
+                    .transpose()
+                    .map_err(lpm_err)?,
             ),
             LookupMode::Em => Impl::Em(self.em4.clone(), self.em6.clone()),
             LookupMode::Acl => Impl::Acl(self.acl4.clone(), self.acl6.clone()),
         };
-        Ok(Lookup { imp, next_hops: self.next_hops.clone() })
+        Ok(Lookup {
+            imp,
+            next_hops: self.next_hops.clone(),
+        })
     }
 }
 
 enum Impl {
     Lpm(Option<Lpm4Reader>, Option<Lpm6Reader>),
-    Em(Option<Arc<ExactMatchTable<Ipv4FiveTuple, u32>>>, Option<Arc<ExactMatchTable<Ipv6FiveTuple, u32>>>),
+    Em(
+        Option<Arc<ExactMatchTable<Ipv4FiveTuple, u32>>>,
+        Option<Arc<ExactMatchTable<Ipv6FiveTuple, u32>>>,
+    ),
     Acl(Option<Arc<Acl<Ipv4Addr>>>, Option<Arc<Acl<Ipv6Addr>>>),
 }
 
@@ -266,7 +314,9 @@ pub struct Lookup {
 
 impl std::fmt::Debug for Lookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lookup").field("next_hops", &self.next_hops.len()).finish()
+        f.debug_struct("Lookup")
+            .field("next_hops", &self.next_hops.len())
+            .finish()
     }
 }
 
@@ -276,7 +326,10 @@ impl Lookup {
         match v {
             None => Decision::Miss,
             Some(ACL_DROP) => Decision::Deny,
-            Some(i) => self.next_hops.get(i as usize).map_or(Decision::Miss, |h| Decision::Forward(*h)),
+            Some(i) => self
+                .next_hops
+                .get(i as usize)
+                .map_or(Decision::Miss, |h| Decision::Forward(*h)),
         }
     }
 
@@ -285,9 +338,17 @@ impl Lookup {
     pub fn v4(&self, k: &Key<Ipv4Addr>) -> Decision {
         let v = match &self.imp {
             Impl::Lpm(r, _) => r.as_ref().and_then(|r| r.lookup(k.dst.to_bits())),
-            Impl::Em(t, _) => t.as_ref().and_then(|t| t.lookup(&Ipv4FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto))),
+            Impl::Em(t, _) => t.as_ref().and_then(|t| {
+                t.lookup(&Ipv4FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto))
+            }),
             Impl::Acl(a, _) => a.as_ref().and_then(|a| {
-                a.classify(&AclKey { src: k.src, dst: k.dst, sport: k.sport, dport: k.dport, proto: k.proto })
+                a.classify(&AclKey {
+                    src: k.src,
+                    dst: k.dst,
+                    sport: k.sport,
+                    dport: k.dport,
+                    proto: k.proto,
+                })
             }),
         };
         self.decide(v)
@@ -298,9 +359,17 @@ impl Lookup {
     pub fn v6(&self, k: &Key<Ipv6Addr>) -> Decision {
         let v = match &self.imp {
             Impl::Lpm(_, r) => r.as_ref().and_then(|r| r.lookup(&k.dst.octets())),
-            Impl::Em(_, t) => t.as_ref().and_then(|t| t.lookup(&Ipv6FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto))),
+            Impl::Em(_, t) => t.as_ref().and_then(|t| {
+                t.lookup(&Ipv6FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto))
+            }),
             Impl::Acl(_, a) => a.as_ref().and_then(|a| {
-                a.classify(&AclKey { src: k.src, dst: k.dst, sport: k.sport, dport: k.dport, proto: k.proto })
+                a.classify(&AclKey {
+                    src: k.src,
+                    dst: k.dst,
+                    sport: k.sport,
+                    dport: k.dport,
+                    proto: k.proto,
+                })
             }),
         };
         self.decide(v)
@@ -326,7 +395,13 @@ mod tests {
     use super::*;
 
     fn k4(src: &str, dst: &str, sport: u16, dport: u16, proto: u8) -> Key<Ipv4Addr> {
-        Key { src: src.parse().unwrap(), dst: dst.parse().unwrap(), sport, dport, proto }
+        Key {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            sport,
+            dport,
+            proto,
+        }
     }
 
     fn port(d: Decision) -> Option<u16> {
@@ -341,24 +416,41 @@ mod tests {
         let t = Tables::lpm(&default_routes()).unwrap();
         let l = t.handle().unwrap();
         for p in 0..16u8 {
-            assert_eq!(port(l.v4(&k4("1.2.3.4", &format!("198.18.{p}.77"), 0, 0, 17))), Some(p as u16));
+            assert_eq!(
+                port(l.v4(&k4("1.2.3.4", &format!("198.18.{p}.77"), 0, 0, 17))),
+                Some(p as u16)
+            );
             let dst: Ipv6Addr = format!("2001:200:0:{p:x}::42").parse().unwrap();
-            let k6 = Key { src: Ipv6Addr::LOCALHOST, dst, sport: 0, dport: 0, proto: 17 };
+            let k6 = Key {
+                src: Ipv6Addr::LOCALHOST,
+                dst,
+                sport: 0,
+                dport: 0,
+                proto: 17,
+            };
             assert_eq!(port(l.v6(&k6)), Some(p as u16));
         }
-        assert_eq!(l.v4(&k4("1.2.3.4", "198.18.16.1", 0, 0, 17)), Decision::Miss);
+        assert_eq!(
+            l.v4(&k4("1.2.3.4", "198.18.16.1", 0, 0, 17)),
+            Decision::Miss
+        );
         assert_eq!(l.v4(&k4("1.2.3.4", "10.0.0.1", 0, 0, 17)), Decision::Miss);
     }
 
     #[test]
     fn lpm_longest_prefix_and_gateway() {
-        let routes = super::super::routes::parse_routes("10.0.0.0/8 1\n10.1.0.0/16 2 via 10.9.9.9\n").unwrap();
+        let routes =
+            super::super::routes::parse_routes("10.0.0.0/8 1\n10.1.0.0/16 2 via 10.9.9.9\n")
+                .unwrap();
         let t = Tables::lpm(&routes).unwrap();
         let l = t.handle().unwrap();
         assert_eq!(port(l.v4(&k4("1.1.1.1", "10.2.0.1", 0, 0, 6))), Some(1));
         assert_eq!(
             l.v4(&k4("1.1.1.1", "10.1.0.1", 0, 0, 6)),
-            Decision::Forward(NextHop { port: 2, via: Some("10.9.9.9".parse().unwrap()) })
+            Decision::Forward(NextHop {
+                port: 2,
+                via: Some("10.9.9.9".parse().unwrap())
+            })
         );
     }
 

@@ -110,7 +110,10 @@ impl DropReason {
     /// The engine's drop-reason index ([`ferroplane::Worker::drop_reasons`] order; `Other` maps
     /// to the engine's own "other").
     pub fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or(usize::MAX)
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(usize::MAX)
     }
 }
 

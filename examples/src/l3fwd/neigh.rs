@@ -38,14 +38,26 @@ pub struct NeighConfig {
 
 impl Default for NeighConfig {
     fn default() -> Self {
-        NeighConfig { retry: Duration::from_secs(1), probes: 3, reachable: Duration::from_secs(30), max_entries: 4096 }
+        NeighConfig {
+            retry: Duration::from_secs(1),
+            probes: 3,
+            reachable: Duration::from_secs(30),
+            max_entries: 4096,
+        }
     }
 }
 
 #[derive(Debug)]
 enum State {
-    Incomplete { probes: u8, next_probe: u64 },
-    Reachable { mac: MacAddr, learnt: u64, last_probe: u64 },
+    Incomplete {
+        probes: u8,
+        next_probe: u64,
+    },
+    Reachable {
+        mac: MacAddr,
+        learnt: u64,
+        last_probe: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -90,7 +102,11 @@ fn ns(d: Duration) -> u64 {
 impl<P> NeighTable<P> {
     /// An empty table.
     pub fn new(cfg: NeighConfig) -> Self {
-        NeighTable { cfg, map: HashMap::with_capacity(64), incomplete: 0 }
+        NeighTable {
+            cfg,
+            map: HashMap::with_capacity(64),
+            incomplete: 0,
+        }
     }
 
     /// Number of entries.
@@ -117,12 +133,21 @@ impl<P> NeighTable<P> {
         let (retry, reachable) = (ns(self.cfg.retry), ns(self.cfg.reachable));
         if let Some(e) = self.map.get_mut(&(port, ip)) {
             return match &mut e.state {
-                State::Reachable { mac, learnt, last_probe } => {
-                    let refresh = now.saturating_sub(*learnt) >= reachable && now.saturating_sub(*last_probe) >= retry;
+                State::Reachable {
+                    mac,
+                    learnt,
+                    last_probe,
+                } => {
+                    let refresh = now.saturating_sub(*learnt) >= reachable
+                        && now.saturating_sub(*last_probe) >= retry;
                     if refresh {
                         *last_probe = now;
                     }
-                    Resolve::Mac { mac: *mac, refresh, pkt }
+                    Resolve::Mac {
+                        mac: *mac,
+                        refresh,
+                        pkt,
+                    }
                 }
                 State::Incomplete { .. } => {
                     if e.held.len() >= HOLD_PER_NEIGHBOUR {
@@ -139,7 +164,16 @@ impl<P> NeighTable<P> {
         }
         let mut held = Vec::with_capacity(HOLD_PER_NEIGHBOUR);
         held.push(pkt);
-        self.map.insert((port, ip), Entry { state: State::Incomplete { probes: 1, next_probe: now + retry }, held });
+        self.map.insert(
+            (port, ip),
+            Entry {
+                state: State::Incomplete {
+                    probes: 1,
+                    next_probe: now + retry,
+                },
+                held,
+            },
+        );
         self.incomplete += 1;
         Resolve::Held { probe: true }
     }
@@ -147,8 +181,20 @@ impl<P> NeighTable<P> {
     /// Records `ip` -> `mac` on `port`. Updates an existing entry; creates one only if `create`
     /// (the host asked for our address, so we will likely answer it). Held packets are passed
     /// to `release` in arrival order.
-    pub fn learn(&mut self, port: u16, ip: IpAddr, mac: MacAddr, create: bool, now: u64, mut release: impl FnMut(P)) {
-        let state = State::Reachable { mac, learnt: now, last_probe: now };
+    pub fn learn(
+        &mut self,
+        port: u16,
+        ip: IpAddr,
+        mac: MacAddr,
+        create: bool,
+        now: u64,
+        mut release: impl FnMut(P),
+    ) {
+        let state = State::Reachable {
+            mac,
+            learnt: now,
+            last_probe: now,
+        };
         let room = self.map.len() < self.cfg.max_entries;
         match self.map.get_mut(&(port, ip)) {
             Some(e) => {
@@ -161,7 +207,13 @@ impl<P> NeighTable<P> {
                 }
             }
             None if create && room => {
-                self.map.insert((port, ip), Entry { state, held: Vec::new() });
+                self.map.insert(
+                    (port, ip),
+                    Entry {
+                        state,
+                        held: Vec::new(),
+                    },
+                );
             }
             None => {}
         }
@@ -216,31 +268,56 @@ mod tests {
     #[test]
     fn hold_then_release_in_order_on_learn() {
         let mut t = NeighTable::<u32>::new(NeighConfig::default());
-        assert!(matches!(t.resolve(1, ip("10.0.2.2"), 1, 0), Resolve::Held { probe: true }));
+        assert!(matches!(
+            t.resolve(1, ip("10.0.2.2"), 1, 0),
+            Resolve::Held { probe: true }
+        ));
         for p in 2..=HOLD_PER_NEIGHBOUR as u32 {
-            assert!(matches!(t.resolve(1, ip("10.0.2.2"), p, 1), Resolve::Held { probe: false }));
+            assert!(matches!(
+                t.resolve(1, ip("10.0.2.2"), p, 1),
+                Resolve::Held { probe: false }
+            ));
         }
-        assert!(matches!(t.resolve(1, ip("10.0.2.2"), 99, 2), Resolve::Full(99)));
+        assert!(matches!(
+            t.resolve(1, ip("10.0.2.2"), 99, 2),
+            Resolve::Full(99)
+        ));
         let mut out = Vec::new();
         let mac = MacAddr([2, 0, 0, 0, 0, 9]);
         t.learn(1, ip("10.0.2.2"), mac, false, 3, |p| out.push(p));
         assert_eq!(out, (1..=HOLD_PER_NEIGHBOUR as u32).collect::<Vec<_>>());
-        assert!(matches!(t.resolve(1, ip("10.0.2.2"), 7, 4), Resolve::Mac { mac: m, refresh: false, pkt: 7 } if m == mac));
+        assert!(
+            matches!(t.resolve(1, ip("10.0.2.2"), 7, 4), Resolve::Mac { mac: m, refresh: false, pkt: 7 } if m == mac)
+        );
         assert_eq!(t.incomplete(), 0);
         // Same IP on another port is another neighbour.
-        assert!(matches!(t.resolve(0, ip("10.0.2.2"), 8, 4), Resolve::Held { probe: true }));
+        assert!(matches!(
+            t.resolve(0, ip("10.0.2.2"), 8, 4),
+            Resolve::Held { probe: true }
+        ));
     }
 
     #[test]
     fn retries_then_failure_drops_held_packets() {
-        let cfg = NeighConfig { retry: Duration::from_secs(1), probes: 3, ..NeighConfig::default() };
+        let cfg = NeighConfig {
+            retry: Duration::from_secs(1),
+            probes: 3,
+            ..NeighConfig::default()
+        };
         let mut t = NeighTable::<u32>::new(cfg);
         let _ = t.resolve(0, ip("2001:db8::2"), 1, 0);
         let _ = t.resolve(0, ip("2001:db8::2"), 2, 0);
         let (mut probes, mut failed) = (0, Vec::new());
         t.poll(S / 2, |_, _| probes += 1, |p| failed.push(p));
         assert_eq!((probes, failed.len()), (0, 0));
-        t.poll(S, |_, a| { assert_eq!(a, ip("2001:db8::2")); probes += 1 }, |p| failed.push(p));
+        t.poll(
+            S,
+            |_, a| {
+                assert_eq!(a, ip("2001:db8::2"));
+                probes += 1
+            },
+            |p| failed.push(p),
+        );
         t.poll(2 * S, |_, _| probes += 1, |p| failed.push(p));
         assert_eq!((probes, failed.len()), (2, 0)); // 1 initial + 2 retries = 3 probes
         t.poll(3 * S, |_, _| probes += 1, |p| failed.push(p));
@@ -248,32 +325,59 @@ mod tests {
         assert!(t.is_empty());
         assert_eq!(t.incomplete(), 0);
         // A later packet starts over.
-        assert!(matches!(t.resolve(0, ip("2001:db8::2"), 3, 4 * S), Resolve::Held { probe: true }));
+        assert!(matches!(
+            t.resolve(0, ip("2001:db8::2"), 3, 4 * S),
+            Resolve::Held { probe: true }
+        ));
     }
 
     #[test]
     fn stale_entries_refresh_at_most_once_per_retry() {
-        let cfg = NeighConfig { reachable: Duration::from_secs(10), ..NeighConfig::default() };
+        let cfg = NeighConfig {
+            reachable: Duration::from_secs(10),
+            ..NeighConfig::default()
+        };
         let mut t = NeighTable::<u32>::new(cfg);
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         t.learn(0, ip("10.0.0.1"), mac, true, 0, |_| unreachable!());
-        assert!(matches!(t.resolve(0, ip("10.0.0.1"), 1, 9 * S), Resolve::Mac { refresh: false, .. }));
-        assert!(matches!(t.resolve(0, ip("10.0.0.1"), 1, 10 * S), Resolve::Mac { refresh: true, .. }));
-        assert!(matches!(t.resolve(0, ip("10.0.0.1"), 1, 10 * S + 1), Resolve::Mac { refresh: false, .. }));
-        assert!(matches!(t.resolve(0, ip("10.0.0.1"), 1, 11 * S), Resolve::Mac { refresh: true, .. }));
+        assert!(matches!(
+            t.resolve(0, ip("10.0.0.1"), 1, 9 * S),
+            Resolve::Mac { refresh: false, .. }
+        ));
+        assert!(matches!(
+            t.resolve(0, ip("10.0.0.1"), 1, 10 * S),
+            Resolve::Mac { refresh: true, .. }
+        ));
+        assert!(matches!(
+            t.resolve(0, ip("10.0.0.1"), 1, 10 * S + 1),
+            Resolve::Mac { refresh: false, .. }
+        ));
+        assert!(matches!(
+            t.resolve(0, ip("10.0.0.1"), 1, 11 * S),
+            Resolve::Mac { refresh: true, .. }
+        ));
         t.learn(0, ip("10.0.0.1"), mac, false, 12 * S, |_| unreachable!());
-        assert!(matches!(t.resolve(0, ip("10.0.0.1"), 1, 13 * S), Resolve::Mac { refresh: false, .. }));
+        assert!(matches!(
+            t.resolve(0, ip("10.0.0.1"), 1, 13 * S),
+            Resolve::Mac { refresh: false, .. }
+        ));
     }
 
     #[test]
     fn unsolicited_learning_does_not_create_entries_and_table_is_bounded() {
-        let cfg = NeighConfig { max_entries: 2, ..NeighConfig::default() };
+        let cfg = NeighConfig {
+            max_entries: 2,
+            ..NeighConfig::default()
+        };
         let mut t = NeighTable::<u32>::new(cfg);
         t.learn(0, ip("10.0.0.1"), MacAddr([2; 6]), false, 0, |_| {});
         assert!(t.is_empty());
         let _ = t.resolve(0, ip("10.0.0.2"), 1, 0);
         let _ = t.resolve(0, ip("10.0.0.3"), 2, 0);
-        assert!(matches!(t.resolve(0, ip("10.0.0.4"), 3, 0), Resolve::Full(3)));
+        assert!(matches!(
+            t.resolve(0, ip("10.0.0.4"), 3, 0),
+            Resolve::Full(3)
+        ));
         assert_eq!(t.len(), 2);
     }
 }

@@ -15,7 +15,12 @@ const SCALE: u64 = 1_000_000_000;
 impl TokenBucket {
     /// A full bucket. `rate` 0 refuses everything.
     pub fn new(rate: u64, burst: u64) -> Self {
-        TokenBucket { rate, burst, level: burst.saturating_mul(SCALE), last: 0 }
+        TokenBucket {
+            rate,
+            burst,
+            level: burst.saturating_mul(SCALE),
+            last: 0,
+        }
     }
 
     /// Takes one token at time `now` (ns, monotonic); `false` if none is left.
@@ -24,7 +29,10 @@ impl TokenBucket {
         let elapsed = now.saturating_sub(self.last);
         self.last = self.last.max(now);
         let cap = self.burst.saturating_mul(SCALE);
-        self.level = self.level.saturating_add(elapsed.saturating_mul(self.rate)).min(cap);
+        self.level = self
+            .level
+            .saturating_add(elapsed.saturating_mul(self.rate))
+            .min(cap);
         if self.level >= SCALE {
             self.level -= SCALE;
             true

@@ -83,7 +83,12 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn header(ttl: u8) -> Vec<u8> {
-        let mut r = Ipv4Repr::new(Ipv4Addr::new(10, 0, 1, 2), Ipv4Addr::new(10, 0, 2, 2), 17, 8);
+        let mut r = Ipv4Repr::new(
+            Ipv4Addr::new(10, 0, 1, 2),
+            Ipv4Addr::new(10, 0, 2, 2),
+            17,
+            8,
+        );
         r.ttl = ttl;
         let mut b = vec![0u8; 28];
         r.emit(&mut b).unwrap();

@@ -5,11 +5,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use ferroplane_net::MacAddr;
 use ferroplane_net::arp::{ARP_REPLY, ARP_REQUEST, ArpPacket};
 use ferroplane_net::ethernet::{ETHERNET_HEADER_LEN, ethertype};
 use ferroplane_net::icmp::{Icmpv6Packet, NdpRepr, icmpv4_type, icmpv6_type};
 use ferroplane_net::ipv4::protocol;
-use ferroplane_net::MacAddr;
 
 use super::icmp;
 use super::lookup::{Decision, Key, Lookup};
@@ -49,7 +49,7 @@ pub struct RouterConfig {
     /// Router mode: ARP/ND, ICMP, neighbour resolution.
     pub router: bool,
     /// Destination MAC per output port when not in router mode (`--eth-dest`, else
-    /// 02:00:00:00:00:<port> as DPDK).
+    /// `02:00:00:00:00:<port>` as DPDK).
     pub eth_dest: Vec<MacAddr>,
     /// Send packets that match nothing back out of their input port (DPDK l3fwd's LPM and EM
     /// behaviour) instead of dropping them. Ignored in router mode.
@@ -81,7 +81,10 @@ pub struct Router<P> {
 
 impl<P> std::fmt::Debug for Router<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router").field("router", &self.cfg.router).field("neighbours", &self.neigh.len()).finish()
+        f.debug_struct("Router")
+            .field("router", &self.cfg.router)
+            .field("neighbours", &self.neigh.len())
+            .finish()
     }
 }
 
@@ -147,19 +150,33 @@ impl<P: Packet> Router<P> {
     }
 
     fn is_local4(&self, a: Ipv4Addr) -> bool {
-        self.cfg.ports.iter().any(|p| p.v4.iter().any(|(x, _)| *x == a))
+        self.cfg
+            .ports
+            .iter()
+            .any(|p| p.v4.iter().any(|(x, _)| *x == a))
     }
 
     fn is_local6(&self, a: Ipv6Addr) -> bool {
-        self.cfg.ports.iter().any(|p| p.v6.iter().any(|(x, _)| *x == a))
+        self.cfg
+            .ports
+            .iter()
+            .any(|p| p.v6.iter().any(|(x, _)| *x == a))
     }
 
     fn connected4(&self, a: Ipv4Addr) -> Option<u16> {
-        self.cfg.ports.iter().position(|p| p.v4.iter().any(|(n, l)| in_prefix4(a, *n, *l))).map(|i| i as u16)
+        self.cfg
+            .ports
+            .iter()
+            .position(|p| p.v4.iter().any(|(n, l)| in_prefix4(a, *n, *l)))
+            .map(|i| i as u16)
     }
 
     fn connected6(&self, a: Ipv6Addr) -> Option<u16> {
-        self.cfg.ports.iter().position(|p| p.v6.iter().any(|(n, l)| in_prefix6(a, *n, *l))).map(|i| i as u16)
+        self.cfg
+            .ports
+            .iter()
+            .position(|p| p.v6.iter().any(|(n, l)| in_prefix6(a, *n, *l)))
+            .map(|i| i as u16)
     }
 
     /// Our IPv4 address on `port` (the one in `peer`'s subnet if any).
@@ -178,7 +195,10 @@ impl<P: Packet> Router<P> {
     }
 
     fn mac(&self, port: u16) -> MacAddr {
-        self.cfg.ports.get(port as usize).map_or(MacAddr::ZERO, |p| p.mac)
+        self.cfg
+            .ports
+            .get(port as usize)
+            .map_or(MacAddr::ZERO, |p| p.mac)
     }
 
     fn ipv4(&mut self, rx_port: u16, pkt: P, now: u64, out: &mut impl Output<P>) {
@@ -192,10 +212,20 @@ impl<P: Packet> Router<P> {
         if self.cfg.router && self.is_local4(dst) {
             return self.local4(rx_port, pkt, out);
         }
-        if dst.is_multicast() || dst.is_broadcast() || dst.is_unspecified() || src.is_multicast() || src.is_broadcast() {
+        if dst.is_multicast()
+            || dst.is_broadcast()
+            || dst.is_unspecified()
+            || src.is_multicast()
+            || src.is_broadcast()
+        {
             return out.drop(pkt, DropReason::NotForwardable);
         }
-        if self.cfg.router && self.cfg.ports.get(rx_port as usize).is_some_and(|p| p.v4.iter().any(|(n, l)| *l < 31 && dst == directed_broadcast(*n, *l))) {
+        if self.cfg.router
+            && self.cfg.ports.get(rx_port as usize).is_some_and(|p| {
+                p.v4.iter()
+                    .any(|(n, l)| *l < 31 && dst == directed_broadcast(*n, *l))
+            })
+        {
             return out.drop(pkt, DropReason::NotForwardable);
         }
         if rfc1812::ttl_expired_v4(ip) {
@@ -207,7 +237,16 @@ impl<P: Packet> Router<P> {
         let proto = ip[9];
         let frag = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0;
         let (sport, dport) = l4_ports(proto, frag, &ip[hl..]);
-        let nh = match self.route4(rx_port, Key { src, dst, sport, dport, proto }) {
+        let nh = match self.route4(
+            rx_port,
+            Key {
+                src,
+                dst,
+                sport,
+                dport,
+                proto,
+            },
+        ) {
             Ok(nh) => nh,
             Err(reason) => {
                 if reason == DropReason::NoRoute && self.cfg.router {
@@ -217,7 +256,9 @@ impl<P: Packet> Router<P> {
             }
         };
         let mut pkt = pkt;
-        let Some(b) = pkt.bytes_mut() else { return out.drop(pkt, DropReason::Other) };
+        let Some(b) = pkt.bytes_mut() else {
+            return out.drop(pkt, DropReason::Other);
+        };
         if rfc1812::forward_ipv4(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
             return out.drop(pkt, DropReason::TtlExpired);
         }
@@ -241,7 +282,10 @@ impl<P: Packet> Router<P> {
         let nh = match d {
             Decision::Forward(nh) => nh,
             Decision::Deny => return Err(DropReason::AclDenied),
-            Decision::Miss if !self.cfg.router && self.cfg.miss_to_rx_port => NextHop { port: rx_port, via: None },
+            Decision::Miss if !self.cfg.router && self.cfg.miss_to_rx_port => NextHop {
+                port: rx_port,
+                via: None,
+            },
             Decision::Miss => return Err(DropReason::NoRoute),
         };
         if nh.port as usize >= self.cfg.ports.len() {
@@ -255,7 +299,11 @@ impl<P: Packet> Router<P> {
         let src_mac = self.mac(port);
         let dst_mac = if self.cfg.router {
             match self.neigh.resolve(port, next, pkt, now) {
-                Resolve::Mac { mac, refresh, pkt: p } => {
+                Resolve::Mac {
+                    mac,
+                    refresh,
+                    pkt: p,
+                } => {
                     if refresh {
                         self.probe(port, next, out);
                     }
@@ -272,9 +320,15 @@ impl<P: Packet> Router<P> {
                 Resolve::Full(p) => return out.drop(p, DropReason::NeighHoldFull),
             }
         } else {
-            self.cfg.eth_dest.get(port as usize).copied().unwrap_or(MacAddr([2, 0, 0, 0, 0, port as u8]))
+            self.cfg
+                .eth_dest
+                .get(port as usize)
+                .copied()
+                .unwrap_or(MacAddr([2, 0, 0, 0, 0, port as u8]))
         };
-        let Some(b) = pkt.bytes_mut() else { return out.drop(pkt, DropReason::Other) };
+        let Some(b) = pkt.bytes_mut() else {
+            return out.drop(pkt, DropReason::Other);
+        };
         b[0..6].copy_from_slice(&dst_mac.0);
         b[6..12].copy_from_slice(&src_mac.0);
         out.tx(port, pkt);
@@ -288,11 +342,19 @@ impl<P: Packet> Router<P> {
         };
         let mac = self.mac(port);
         let ok = match ip {
-            IpAddr::V4(t) => self.src4(port, Some(t)).is_some_and(|s| icmp::arp_request(&mut p, mac, s, t)),
-            IpAddr::V6(t) => self.src6(port, Some(t)).is_some_and(|s| icmp::neighbour_solicit(&mut p, mac, s, t)),
+            IpAddr::V4(t) => self
+                .src4(port, Some(t))
+                .is_some_and(|s| icmp::arp_request(&mut p, mac, s, t)),
+            IpAddr::V6(t) => self
+                .src6(port, Some(t))
+                .is_some_and(|s| icmp::neighbour_solicit(&mut p, mac, s, t)),
         };
         if ok {
-            RouterCounters::inc(if ip.is_ipv4() { &self.counters.arp_requests } else { &self.counters.ns_sent });
+            RouterCounters::inc(if ip.is_ipv4() {
+                &self.counters.arp_requests
+            } else {
+                &self.counters.ns_sent
+            });
             out.tx(port, p);
         } else {
             out.drop(p, DropReason::Other);
@@ -300,19 +362,28 @@ impl<P: Packet> Router<P> {
     }
 
     /// Releases packets held for a neighbour that answered.
-    fn learn(&mut self, port: u16, ip: IpAddr, mac: MacAddr, create: bool, now: u64, out: &mut impl Output<P>) {
+    fn learn(
+        &mut self,
+        port: u16,
+        ip: IpAddr,
+        mac: MacAddr,
+        create: bool,
+        now: u64,
+        out: &mut impl Output<P>,
+    ) {
         RouterCounters::inc(&self.counters.neigh_learned);
         let src_mac = self.mac(port);
         let counters = self.counters.clone();
-        self.neigh.learn(port, ip, mac, create, now, |mut p| match p.bytes_mut() {
-            Some(b) => {
-                b[0..6].copy_from_slice(&mac.0);
-                b[6..12].copy_from_slice(&src_mac.0);
-                RouterCounters::inc(&counters.released);
-                out.tx(port, p);
-            }
-            None => out.drop(p, DropReason::Other),
-        });
+        self.neigh
+            .learn(port, ip, mac, create, now, |mut p| match p.bytes_mut() {
+                Some(b) => {
+                    b[0..6].copy_from_slice(&mac.0);
+                    b[6..12].copy_from_slice(&src_mac.0);
+                    RouterCounters::inc(&counters.released);
+                    out.tx(port, p);
+                }
+                None => out.drop(p, DropReason::Other),
+            });
     }
 
     fn icmp_allowed(&mut self, now: u64) -> bool {
@@ -324,14 +395,24 @@ impl<P: Packet> Router<P> {
         }
     }
 
-    fn icmp4_error(&mut self, rx_port: u16, pkt: &P, msg_type: u8, code: u8, now: u64, out: &mut impl Output<P>) {
+    fn icmp4_error(
+        &mut self,
+        rx_port: u16,
+        pkt: &P,
+        msg_type: u8,
+        code: u8,
+        now: u64,
+        out: &mut impl Output<P>,
+    ) {
         let b = pkt.bytes();
         let ip = &b[ETHERNET_HEADER_LEN..];
         if !icmp::may_send_icmp4_error(ip) {
             return;
         }
         let peer = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let Some(src) = self.src4(rx_port, Some(peer)) else { return };
+        let Some(src) = self.src4(rx_port, Some(peer)) else {
+            return;
+        };
         if !self.icmp_allowed(now) {
             return;
         }
@@ -341,14 +422,26 @@ impl<P: Packet> Router<P> {
         };
         let to = MacAddr([b[6], b[7], b[8], b[9], b[10], b[11]]);
         if icmp::icmp4_error(&mut p, self.mac(rx_port), to, src, ip, msg_type, code) {
-            RouterCounters::inc(if msg_type == icmpv4_type::TIME_EXCEEDED { &self.counters.time_exceeded } else { &self.counters.unreachable });
+            RouterCounters::inc(if msg_type == icmpv4_type::TIME_EXCEEDED {
+                &self.counters.time_exceeded
+            } else {
+                &self.counters.unreachable
+            });
             out.tx(rx_port, p);
         } else {
             out.drop(p, DropReason::Other);
         }
     }
 
-    fn icmp6_error(&mut self, rx_port: u16, pkt: &P, msg_type: u8, code: u8, now: u64, out: &mut impl Output<P>) {
+    fn icmp6_error(
+        &mut self,
+        rx_port: u16,
+        pkt: &P,
+        msg_type: u8,
+        code: u8,
+        now: u64,
+        out: &mut impl Output<P>,
+    ) {
         let b = pkt.bytes();
         let ip = &b[ETHERNET_HEADER_LEN..];
         if !icmp::may_send_icmp6_error(ip) {
@@ -356,7 +449,9 @@ impl<P: Packet> Router<P> {
         }
         let mut s = [0u8; 16];
         s.copy_from_slice(&ip[8..24]);
-        let Some(src) = self.src6(rx_port, Some(Ipv6Addr::from(s))) else { return };
+        let Some(src) = self.src6(rx_port, Some(Ipv6Addr::from(s))) else {
+            return;
+        };
         if !self.icmp_allowed(now) {
             return;
         }
@@ -366,7 +461,11 @@ impl<P: Packet> Router<P> {
         };
         let to = MacAddr([b[6], b[7], b[8], b[9], b[10], b[11]]);
         if icmp::icmp6_error(&mut p, self.mac(rx_port), to, src, ip, msg_type, code) {
-            RouterCounters::inc(if msg_type == icmpv6_type::TIME_EXCEEDED { &self.counters.time_exceeded } else { &self.counters.unreachable });
+            RouterCounters::inc(if msg_type == icmpv6_type::TIME_EXCEEDED {
+                &self.counters.time_exceeded
+            } else {
+                &self.counters.unreachable
+            });
             out.tx(rx_port, p);
         } else {
             out.drop(p, DropReason::Other);
@@ -375,7 +474,9 @@ impl<P: Packet> Router<P> {
 
     fn local4(&mut self, rx_port: u16, mut pkt: P, out: &mut impl Output<P>) {
         let mac = self.mac(rx_port);
-        let Some(b) = pkt.bytes_mut() else { return out.drop(pkt, DropReason::Other) };
+        let Some(b) = pkt.bytes_mut() else {
+            return out.drop(pkt, DropReason::Other);
+        };
         match icmp::echo_reply_v4(b, mac) {
             Ok(()) => {
                 RouterCounters::inc(&self.counters.echo_replies);
@@ -406,7 +507,9 @@ impl<P: Packet> Router<P> {
             if self.is_local6(dst) {
                 let mac = self.mac(rx_port);
                 let mut pkt = pkt;
-                let Some(b) = pkt.bytes_mut() else { return out.drop(pkt, DropReason::Other) };
+                let Some(b) = pkt.bytes_mut() else {
+                    return out.drop(pkt, DropReason::Other);
+                };
                 return match icmp::echo_reply_v6(b, mac) {
                     Ok(()) => {
                         RouterCounters::inc(&self.counters.echo_replies);
@@ -417,7 +520,13 @@ impl<P: Packet> Router<P> {
             }
         }
         let link_local = |x: Ipv6Addr| x.segments()[0] & 0xffc0 == 0xfe80;
-        if dst.is_multicast() || dst.is_unspecified() || dst.is_loopback() || link_local(dst) || link_local(src) || src.is_multicast() {
+        if dst.is_multicast()
+            || dst.is_unspecified()
+            || dst.is_loopback()
+            || link_local(dst)
+            || link_local(src)
+            || src.is_multicast()
+        {
             return out.drop(pkt, DropReason::NotForwardable);
         }
         if rfc1812::hop_limit_expired(ip) {
@@ -427,7 +536,13 @@ impl<P: Packet> Router<P> {
             return out.drop(pkt, DropReason::TtlExpired);
         }
         let (sport, dport) = l4_ports(nh_proto, false, &ip[40..]);
-        let k = Key { src, dst, sport, dport, proto: nh_proto };
+        let k = Key {
+            src,
+            dst,
+            sport,
+            dport,
+            proto: nh_proto,
+        };
         let routed = match (self.cfg.router, self.connected6(dst)) {
             (true, Some(port)) => Ok(NextHop { port, via: None }),
             _ => self.decided(rx_port, self.lookup.v6(&k)),
@@ -442,7 +557,9 @@ impl<P: Packet> Router<P> {
             }
         };
         let mut pkt = pkt;
-        let Some(b) = pkt.bytes_mut() else { return out.drop(pkt, DropReason::Other) };
+        let Some(b) = pkt.bytes_mut() else {
+            return out.drop(pkt, DropReason::Other);
+        };
         if rfc1812::forward_ipv6(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
             return out.drop(pkt, DropReason::TtlExpired);
         }
@@ -450,21 +567,41 @@ impl<P: Packet> Router<P> {
         self.send(nh.port, next, pkt, now, out);
     }
 
-    fn ndp(&mut self, rx_port: u16, pkt: P, src: Ipv6Addr, dst: Ipv6Addr, now: u64, out: &mut impl Output<P>) {
+    fn ndp(
+        &mut self,
+        rx_port: u16,
+        pkt: P,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        now: u64,
+        out: &mut impl Output<P>,
+    ) {
         let b = pkt.bytes();
         let ip = &b[ETHERNET_HEADER_LEN..];
         let plen = u16::from_be_bytes([ip[4], ip[5]]) as usize;
         // RFC 4861 7.1: hop limit 255, code 0, valid checksum.
         let msg = &ip[40..40 + plen];
-        let Ok(icmp) = Icmpv6Packet::new_checked(msg) else { return out.drop(pkt, DropReason::ArpIgnored) };
+        let Ok(icmp) = Icmpv6Packet::new_checked(msg) else {
+            return out.drop(pkt, DropReason::ArpIgnored);
+        };
         if ip[7] != 255 || icmp.code() != 0 || !icmp.verify_checksum(src, dst) {
             return out.drop(pkt, DropReason::ArpIgnored);
         }
         let eth_src = MacAddr([b[6], b[7], b[8], b[9], b[10], b[11]]);
-        let Ok(repr) = icmp.ndp() else { return out.drop(pkt, DropReason::ArpIgnored) };
-        let ours = |t: Ipv6Addr| self.cfg.ports.get(rx_port as usize).is_some_and(|p| p.v6.iter().any(|(a, _)| *a == t));
+        let Ok(repr) = icmp.ndp() else {
+            return out.drop(pkt, DropReason::ArpIgnored);
+        };
+        let ours = |t: Ipv6Addr| {
+            self.cfg
+                .ports
+                .get(rx_port as usize)
+                .is_some_and(|p| p.v6.iter().any(|(a, _)| *a == t))
+        };
         match repr {
-            NdpRepr::NeighborSolicit { target, source_lladdr } => {
+            NdpRepr::NeighborSolicit {
+                target,
+                source_lladdr,
+            } => {
                 if !ours(target) {
                     return out.drop(pkt, DropReason::ArpIgnored);
                 }
@@ -484,7 +621,11 @@ impl<P: Packet> Router<P> {
                     out.drop(p, DropReason::Other);
                 }
             }
-            NdpRepr::NeighborAdvert { target, target_lladdr, .. } => {
+            NdpRepr::NeighborAdvert {
+                target,
+                target_lladdr,
+                ..
+            } => {
                 let mac = target_lladdr.unwrap_or(eth_src);
                 out.drop(pkt, DropReason::Consumed);
                 if !ours(target) {
@@ -495,11 +636,14 @@ impl<P: Packet> Router<P> {
     }
 
     fn arp(&mut self, rx_port: u16, mut pkt: P, now: u64, out: &mut impl Output<P>) {
-        let (op, sender_mac, sender_ip, target_ip) = match ArpPacket::new_checked(&pkt.bytes()[ETHERNET_HEADER_LEN..]) {
-            Ok(a) => (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip()),
-            Err(_) => return out.drop(pkt, DropReason::ArpIgnored),
+        let (op, sender_mac, sender_ip, target_ip) =
+            match ArpPacket::new_checked(&pkt.bytes()[ETHERNET_HEADER_LEN..]) {
+                Ok(a) => (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip()),
+                Err(_) => return out.drop(pkt, DropReason::ArpIgnored),
+            };
+        let Some(port) = self.cfg.ports.get(rx_port as usize) else {
+            return out.drop(pkt, DropReason::Other);
         };
-        let Some(port) = self.cfg.ports.get(rx_port as usize) else { return out.drop(pkt, DropReason::Other) };
         let mac = port.mac;
         let for_us = port.v4.iter().any(|(a, _)| *a == target_ip);
         let sane = !sender_ip.is_unspecified() && sender_mac.is_unicast() && sender_mac != mac;
@@ -509,7 +653,9 @@ impl<P: Packet> Router<P> {
         // RFC 826: update an existing entry from any ARP; create one only when it is for us.
         self.learn(rx_port, IpAddr::V4(sender_ip), sender_mac, for_us, now, out);
         if op == ARP_REQUEST && for_us {
-            let Some(b) = pkt.bytes_mut() else { return out.drop(pkt, DropReason::Other) };
+            let Some(b) = pkt.bytes_mut() else {
+                return out.drop(pkt, DropReason::Other);
+            };
             if let Ok(mut a) = ArpPacket::new_checked(&mut b[ETHERNET_HEADER_LEN..]) {
                 a.make_reply(mac);
             }
@@ -518,7 +664,11 @@ impl<P: Packet> Router<P> {
             RouterCounters::inc(&self.counters.arp_replies);
             return out.tx(rx_port, pkt);
         }
-        let reason = if op == ARP_REPLY && for_us { DropReason::Consumed } else { DropReason::ArpIgnored };
+        let reason = if op == ARP_REPLY && for_us {
+            DropReason::Consumed
+        } else {
+            DropReason::ArpIgnored
+        };
         out.drop(pkt, reason);
     }
 }
@@ -532,9 +682,10 @@ fn directed_broadcast(net: Ipv4Addr, len: u8) -> Ipv4Addr {
 #[inline]
 fn l4_ports(proto: u8, frag: bool, l4: &[u8]) -> (u16, u16) {
     match proto {
-        protocol::TCP | protocol::UDP | protocol::SCTP if !frag && l4.len() >= 4 => {
-            (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
-        }
+        protocol::TCP | protocol::UDP | protocol::SCTP if !frag && l4.len() >= 4 => (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        ),
         _ => (0, 0),
     }
 }

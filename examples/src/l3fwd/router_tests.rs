@@ -3,13 +3,13 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use ferroplane_net::MacAddr;
 use ferroplane_net::arp::{ARP_REPLY, ARP_REQUEST, ArpPacket, ArpRepr};
 use ferroplane_net::builder::{FrameSpec, IpSpec, L4Spec};
 use ferroplane_net::ethernet::{EthernetRepr, ethertype};
 use ferroplane_net::icmp::{Icmpv4Packet, Icmpv6Packet, NdpRepr, icmpv6_type};
 use ferroplane_net::ipv4::Ipv4Packet;
 use ferroplane_net::ipv6::Ipv6Packet;
-use ferroplane_net::MacAddr;
 
 use super::super::lookup::Tables;
 use super::super::neigh::NeighConfig;
@@ -42,8 +42,16 @@ impl Output<Vec<u8>> for Out {
 
 fn ports(router: bool) -> Vec<PortAddrs> {
     let mut p = vec![
-        PortAddrs { mac: P0, v4: Vec::new(), v6: Vec::new() },
-        PortAddrs { mac: P1, v4: Vec::new(), v6: Vec::new() },
+        PortAddrs {
+            mac: P0,
+            v4: Vec::new(),
+            v6: Vec::new(),
+        },
+        PortAddrs {
+            mac: P1,
+            v4: Vec::new(),
+            v6: Vec::new(),
+        },
     ];
     if router {
         p[0].v4.push(("10.0.1.1".parse().unwrap(), 24));
@@ -72,7 +80,15 @@ fn router_with(router: bool, icmp_rate: u64) -> Router<Vec<u8>> {
 }
 
 fn udp(src_mac: MacAddr, dst_mac: MacAddr, src: &str, dst: &str, ttl: u8) -> Vec<u8> {
-    let mut spec = FrameSpec::udp(src_mac, dst_mac, src.parse().unwrap(), dst.parse().unwrap(), 1024, 9).unwrap();
+    let mut spec = FrameSpec::udp(
+        src_mac,
+        dst_mac,
+        src.parse().unwrap(),
+        dst.parse().unwrap(),
+        1024,
+        9,
+    )
+    .unwrap();
     match &mut spec.ip {
         IpSpec::V4(r) => r.ttl = ttl,
         IpSpec::V6(r) => r.hop_limit = ttl,
@@ -90,7 +106,11 @@ fn echo(src_mac: MacAddr, dst_mac: MacAddr, src: &str, dst: &str) -> Vec<u8> {
         vlan: None,
         outer_vlan: None,
         ip: IpSpec::between(src.parse().unwrap(), dst.parse().unwrap()).unwrap(),
-        l4: L4Spec::IcmpEcho { request: true, ident: 1, seq: 1 },
+        l4: L4Spec::IcmpEcho {
+            request: true,
+            ident: 1,
+            seq: 1,
+        },
     };
     let mut b = vec![0u8; 256];
     let n = spec.build(b"ping", &mut b).unwrap();
@@ -100,17 +120,35 @@ fn echo(src_mac: MacAddr, dst_mac: MacAddr, src: &str, dst: &str) -> Vec<u8> {
 
 fn arp(op: u16, smac: MacAddr, sip: &str, tip: &str, dst_mac: MacAddr) -> Vec<u8> {
     let mut b = vec![0u8; 60];
-    EthernetRepr { dst: dst_mac, src: smac, ethertype: ethertype::ARP }.emit(&mut b).unwrap();
-    ArpRepr { operation: op, sender_mac: smac, sender_ip: sip.parse().unwrap(), target_mac: MacAddr::ZERO, target_ip: tip.parse().unwrap() }
-        .emit(&mut b[14..])
-        .unwrap();
+    EthernetRepr {
+        dst: dst_mac,
+        src: smac,
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut b)
+    .unwrap();
+    ArpRepr {
+        operation: op,
+        sender_mac: smac,
+        sender_ip: sip.parse().unwrap(),
+        target_mac: MacAddr::ZERO,
+        target_ip: tip.parse().unwrap(),
+    }
+    .emit(&mut b[14..])
+    .unwrap();
     b
 }
 
 fn ndp_frame(smac: MacAddr, src: &str, dst: Ipv6Addr, msg: NdpRepr) -> Vec<u8> {
     let src: Ipv6Addr = src.parse().unwrap();
     let mut b = vec![0u8; 14 + 40 + msg.len()];
-    EthernetRepr { dst: MacAddr([0x33, 0x33, 0, 0, 0, 1]), src: smac, ethertype: ethertype::IPV6 }.emit(&mut b).unwrap();
+    EthernetRepr {
+        dst: MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+        src: smac,
+        ethertype: ethertype::IPV6,
+    }
+    .emit(&mut b)
+    .unwrap();
     let mut ip = ferroplane_net::ipv6::Ipv6Repr::new(src, dst, 58, msg.len());
     ip.hop_limit = 255;
     ip.emit(&mut b[14..]).unwrap();
@@ -132,9 +170,17 @@ fn static_mode_forwards_by_lpm_with_ttl_and_macs() {
     assert_eq!(ip.ttl(), 63);
     assert!(ip.verify_checksum());
     // ARP is not l3fwd's business outside router mode; a miss is dropped (miss_to_rx_port off).
-    r.handle(0, arp(ARP_REQUEST, H1, "10.0.1.2", "10.0.1.1", MacAddr::BROADCAST), 0, &mut out);
+    r.handle(
+        0,
+        arp(ARP_REQUEST, H1, "10.0.1.2", "10.0.1.1", MacAddr::BROADCAST),
+        0,
+        &mut out,
+    );
     r.handle(0, udp(H1, P0, "198.18.0.7", "10.9.9.9", 64), 0, &mut out);
-    assert_eq!(out.drops, vec![DropReason::UnsupportedEthertype, DropReason::NoRoute]);
+    assert_eq!(
+        out.drops,
+        vec![DropReason::UnsupportedEthertype, DropReason::NoRoute]
+    );
 }
 
 #[test]
@@ -156,10 +202,22 @@ fn malformed_packets_are_counted_by_reason() {
     let mut tl = good.clone();
     tl.truncate(good.len() - 4);
     cases.push((tl, DropReason::BadTotalLength));
-    cases.push((udp(H1, P0, "10.0.1.2", "198.18.1.5", 0), DropReason::TtlExpired));
-    cases.push((udp(H1, P0, "10.0.1.2", "198.18.1.5", 1), DropReason::TtlExpired));
-    cases.push((udp(H1, P0, "10.0.1.2", "224.0.0.9", 64), DropReason::NotForwardable));
-    cases.push((udp(H1, P0, "10.0.1.2", "10.0.1.255", 64), DropReason::NotForwardable));
+    cases.push((
+        udp(H1, P0, "10.0.1.2", "198.18.1.5", 0),
+        DropReason::TtlExpired,
+    ));
+    cases.push((
+        udp(H1, P0, "10.0.1.2", "198.18.1.5", 1),
+        DropReason::TtlExpired,
+    ));
+    cases.push((
+        udp(H1, P0, "10.0.1.2", "224.0.0.9", 64),
+        DropReason::NotForwardable,
+    ));
+    cases.push((
+        udp(H1, P0, "10.0.1.2", "10.0.1.255", 64),
+        DropReason::NotForwardable,
+    ));
     for (f, want) in cases {
         let mut out = Out::default();
         r.handle(0, f, 0, &mut out);
@@ -171,20 +229,39 @@ fn malformed_packets_are_counted_by_reason() {
 fn arp_request_for_us_is_answered_and_floods_create_nothing() {
     let mut r = router_with(true, 100);
     let mut out = Out::default();
-    r.handle(0, arp(ARP_REQUEST, H1, "10.0.1.2", "10.0.1.1", MacAddr::BROADCAST), 0, &mut out);
+    r.handle(
+        0,
+        arp(ARP_REQUEST, H1, "10.0.1.2", "10.0.1.1", MacAddr::BROADCAST),
+        0,
+        &mut out,
+    );
     let (port, f) = &out.tx[0];
     assert_eq!(*port, 0);
     assert_eq!(&f[0..6], &H1.0);
     let a = ArpPacket::new_checked(&f[14..]).unwrap();
     assert_eq!(a.operation(), ARP_REPLY);
-    assert_eq!((a.sender_mac(), a.sender_ip()), (P0, "10.0.1.1".parse::<Ipv4Addr>().unwrap()));
+    assert_eq!(
+        (a.sender_mac(), a.sender_ip()),
+        (P0, "10.0.1.1".parse::<Ipv4Addr>().unwrap())
+    );
     assert_eq!(a.target_mac(), H1);
     assert_eq!(r.neigh.len(), 1); // the asker is learnt
     // A flood of requests for other addresses: all ignored, nothing learnt.
     let mut out = Out::default();
     for i in 0..200u32 {
         let sip = Ipv4Addr::from(0x0a00_0100 + (i % 250) + 2).to_string();
-        r.handle(0, arp(ARP_REQUEST, MacAddr([2, 9, 0, 0, 0, i as u8]), &sip, "10.0.1.77", MacAddr::BROADCAST), 0, &mut out);
+        r.handle(
+            0,
+            arp(
+                ARP_REQUEST,
+                MacAddr([2, 9, 0, 0, 0, i as u8]),
+                &sip,
+                "10.0.1.77",
+                MacAddr::BROADCAST,
+            ),
+            0,
+            &mut out,
+        );
     }
     assert_eq!(out.tx.len(), 0);
     assert_eq!(out.drops.len(), 200);
@@ -203,11 +280,26 @@ fn forwarding_resolves_next_hop_by_arp_and_releases_held_packets() {
     let (port, req) = &out.tx[0];
     assert_eq!(*port, 1);
     let a = ArpPacket::new_checked(&req[14..]).unwrap();
-    assert_eq!((a.operation(), a.target_ip(), a.sender_ip()), (ARP_REQUEST, "10.0.2.2".parse().unwrap(), "10.0.2.1".parse().unwrap()));
-    assert_eq!(r.counters.held.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        (a.operation(), a.target_ip(), a.sender_ip()),
+        (
+            ARP_REQUEST,
+            "10.0.2.2".parse().unwrap(),
+            "10.0.2.1".parse().unwrap()
+        )
+    );
+    assert_eq!(
+        r.counters.held.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     // The reply releases both, in order, with the learnt MAC.
     let mut out = Out::default();
-    r.handle(1, arp(ARP_REPLY, H2, "10.0.2.2", "10.0.2.1", P1), 2, &mut out);
+    r.handle(
+        1,
+        arp(ARP_REPLY, H2, "10.0.2.2", "10.0.2.1", P1),
+        2,
+        &mut out,
+    );
     assert_eq!(out.drops, vec![DropReason::Consumed]);
     assert_eq!(out.tx.len(), 2);
     for (port, f) in &out.tx {
@@ -245,7 +337,10 @@ fn icmp_echo_time_exceeded_unreachable_and_rate_limit() {
     let (port, f) = &out.tx[0];
     assert_eq!(*port, 0);
     let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
-    assert_eq!(Icmpv4Packet::new_checked(ip.payload()).unwrap().msg_type(), 0);
+    assert_eq!(
+        Icmpv4Packet::new_checked(ip.payload()).unwrap().msg_type(),
+        0
+    );
 
     let mut out = Out::default();
     let probe = udp(H1, P0, "10.0.1.2", "10.0.2.2", 1);
@@ -265,14 +360,27 @@ fn icmp_echo_time_exceeded_unreachable_and_rate_limit() {
     r.handle(0, udp(H1, P0, "10.0.1.2", "8.8.8.8", 64), 0, &mut out);
     assert_eq!(out.drops, vec![DropReason::NoRoute]);
     let ip = Ipv4Packet::new_checked(&out.tx[0].1[14..]).unwrap();
-    assert_eq!(Icmpv4Packet::new_checked(ip.payload()).unwrap().msg_type(), 3);
+    assert_eq!(
+        Icmpv4Packet::new_checked(ip.payload()).unwrap().msg_type(),
+        3
+    );
 
     // The bucket (2 per second, burst 2) is empty now: no third error until time passes.
     let mut out = Out::default();
     r.handle(0, udp(H1, P0, "10.0.1.2", "8.8.8.8", 64), 0, &mut out);
     assert!(out.tx.is_empty());
-    assert_eq!(r.counters.icmp_rate_limited.load(std::sync::atomic::Ordering::Relaxed), 1);
-    r.handle(0, udp(H1, P0, "10.0.1.2", "8.8.8.8", 64), 600_000_000, &mut out);
+    assert_eq!(
+        r.counters
+            .icmp_rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    r.handle(
+        0,
+        udp(H1, P0, "10.0.1.2", "8.8.8.8", 64),
+        600_000_000,
+        &mut out,
+    );
     assert_eq!(out.tx.len(), 1);
 }
 
@@ -282,8 +390,16 @@ fn ipv6_neighbour_discovery_echo_and_forwarding() {
     let me: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
     // NS for our address -> NA.
     let mut out = Out::default();
-    let ns = NdpRepr::NeighborSolicit { target: me, source_lladdr: Some(H1) };
-    r.handle(0, ndp_frame(H1, "2001:db8:1::2", super::icmp::solicited_node(me), ns), 0, &mut out);
+    let ns = NdpRepr::NeighborSolicit {
+        target: me,
+        source_lladdr: Some(H1),
+    };
+    r.handle(
+        0,
+        ndp_frame(H1, "2001:db8:1::2", super::icmp::solicited_node(me), ns),
+        0,
+        &mut out,
+    );
     assert_eq!(out.drops, vec![DropReason::Consumed]);
     let (port, f) = &out.tx[0];
     assert_eq!(*port, 0);
@@ -291,17 +407,27 @@ fn ipv6_neighbour_discovery_echo_and_forwarding() {
     let ip = Ipv6Packet::new_checked(&f[14..]).unwrap();
     let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
     assert!(icmp.verify_checksum(ip.src_addr(), ip.dst_addr()));
-    assert!(matches!(icmp.ndp().unwrap(), NdpRepr::NeighborAdvert { target, target_lladdr: Some(m), solicited: true, .. } if target == me && m == P0));
+    assert!(
+        matches!(icmp.ndp().unwrap(), NdpRepr::NeighborAdvert { target, target_lladdr: Some(m), solicited: true, .. } if target == me && m == P0)
+    );
     // NS with a wrong hop limit is ignored (RFC 4861 7.1.1).
     let mut bad = ndp_frame(H1, "2001:db8:1::2", super::icmp::solicited_node(me), ns);
     bad[14 + 7] = 64;
     let mut out = Out::default();
     r.handle(0, bad, 0, &mut out);
-    assert_eq!((out.tx.len(), out.drops.clone()), (0, vec![DropReason::ArpIgnored]));
+    assert_eq!(
+        (out.tx.len(), out.drops.clone()),
+        (0, vec![DropReason::ArpIgnored])
+    );
 
     // Echo to our address.
     let mut out = Out::default();
-    r.handle(0, echo(H1, P0, "2001:db8:1::2", "2001:db8:1::1"), 0, &mut out);
+    r.handle(
+        0,
+        echo(H1, P0, "2001:db8:1::2", "2001:db8:1::1"),
+        0,
+        &mut out,
+    );
     let ip = Ipv6Packet::new_checked(&out.tx[0].1[14..]).unwrap();
     let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
     assert_eq!(icmp.msg_type(), icmpv6_type::ECHO_REPLY);
@@ -309,15 +435,31 @@ fn ipv6_neighbour_discovery_echo_and_forwarding() {
 
     // Forwarding: NS sent on port 1, NA releases with hop limit decremented.
     let mut out = Out::default();
-    r.handle(0, udp(H1, P0, "2001:db8:1::2", "2001:db8:2::2", 64), 0, &mut out);
+    r.handle(
+        0,
+        udp(H1, P0, "2001:db8:1::2", "2001:db8:2::2", 64),
+        0,
+        &mut out,
+    );
     let (port, f) = &out.tx[0];
     assert_eq!(*port, 1);
     let ip = Ipv6Packet::new_checked(&f[14..]).unwrap();
     assert_eq!(ip.dst_addr(), "ff02::1:ff00:2".parse::<Ipv6Addr>().unwrap());
     let target: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
-    let na = NdpRepr::NeighborAdvert { router: false, solicited: true, override_: true, target, target_lladdr: Some(H2) };
+    let na = NdpRepr::NeighborAdvert {
+        router: false,
+        solicited: true,
+        override_: true,
+        target,
+        target_lladdr: Some(H2),
+    };
     let mut out = Out::default();
-    r.handle(1, ndp_frame(H2, "2001:db8:2::2", "2001:db8:2::1".parse().unwrap(), na), 1, &mut out);
+    r.handle(
+        1,
+        ndp_frame(H2, "2001:db8:2::2", "2001:db8:2::1".parse().unwrap(), na),
+        1,
+        &mut out,
+    );
     assert_eq!(out.tx.len(), 1);
     let (port, f) = &out.tx[0];
     assert_eq!((*port, &f[0..6]), (1, &H2.0[..]));
@@ -325,7 +467,12 @@ fn ipv6_neighbour_discovery_echo_and_forwarding() {
 
     // Hop limit 1 -> ICMPv6 time exceeded; link-local destinations are not forwarded.
     let mut out = Out::default();
-    r.handle(0, udp(H1, P0, "2001:db8:1::2", "2001:db8:2::2", 1), 0, &mut out);
+    r.handle(
+        0,
+        udp(H1, P0, "2001:db8:1::2", "2001:db8:2::2", 1),
+        0,
+        &mut out,
+    );
     let ip = Ipv6Packet::new_checked(&out.tx[0].1[14..]).unwrap();
     let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
     assert_eq!(icmp.msg_type(), icmpv6_type::TIME_EXCEEDED);

@@ -113,11 +113,17 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 fn err(line: usize, text: &str, reason: impl Into<String>) -> ParseError {
-    ParseError { line, reason: reason.into(), text: text.to_string() }
+    ParseError {
+        line,
+        reason: reason.into(),
+        text: text.to_string(),
+    }
 }
 
 fn parse_prefix(s: &str) -> Result<(IpAddr, u8), String> {
-    let (a, l) = s.split_once('/').ok_or_else(|| format!("'{s}' is not ADDR/LEN"))?;
+    let (a, l) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not ADDR/LEN"))?;
     let addr: IpAddr = a.parse().map_err(|_| format!("bad address '{a}'"))?;
     let len: u8 = l.parse().map_err(|_| format!("bad prefix length '{l}'"))?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
@@ -167,12 +173,18 @@ pub fn parse_route(line: &str) -> Result<Route, String> {
         }
         None => None,
     };
-    Ok(Route { prefix, len, next_hop: NextHop { port, via } })
+    Ok(Route {
+        prefix,
+        len,
+        next_hop: NextHop { port, via },
+    })
 }
 
 /// Parses a route file.
 pub fn parse_routes(text: &str) -> Result<Vec<Route>, ParseError> {
-    lines(text).map(|(n, l)| parse_route(l).map_err(|r| err(n, l, r))).collect()
+    lines(text)
+        .map(|(n, l)| parse_route(l).map_err(|r| err(n, l, r)))
+        .collect()
 }
 
 /// Parses an exact-match rule file.
@@ -185,11 +197,19 @@ pub fn parse_flows(text: &str) -> Result<Vec<Flow>, ParseError> {
             };
             let f: Vec<&str> = body.split_whitespace().collect();
             if f.len() != 6 {
-                return Err(err(n, l, "expected 6 fields: SRC DST SPORT DPORT PROTO PORT"));
+                return Err(err(
+                    n,
+                    l,
+                    "expected 6 fields: SRC DST SPORT DPORT PROTO PORT",
+                ));
             }
             let e = |r: String| err(n, l, r);
-            let a: IpAddr = f[0].parse().map_err(|_| e(format!("bad address '{}'", f[0])))?;
-            let b: IpAddr = f[1].parse().map_err(|_| e(format!("bad address '{}'", f[1])))?;
+            let a: IpAddr = f[0]
+                .parse()
+                .map_err(|_| e(format!("bad address '{}'", f[0])))?;
+            let b: IpAddr = f[1]
+                .parse()
+                .map_err(|_| e(format!("bad address '{}'", f[1])))?;
             if a.is_ipv4() != b.is_ipv4() {
                 return Err(e("addresses of different families".into()));
             }
@@ -198,9 +218,23 @@ pub fn parse_flows(text: &str) -> Result<Vec<Flow>, ParseError> {
             let proto = parse_u8(f[4]).map_err(e)?;
             let port = parse_port(f[5]).map_err(e)?;
             Ok(if dpdk {
-                Flow { src: b, dst: a, sport: p1, dport: p0, proto, port }
+                Flow {
+                    src: b,
+                    dst: a,
+                    sport: p1,
+                    dport: p0,
+                    proto,
+                    port,
+                }
             } else {
-                Flow { src: a, dst: b, sport: p0, dport: p1, proto, port }
+                Flow {
+                    src: a,
+                    dst: b,
+                    sport: p0,
+                    dport: p1,
+                    proto,
+                    port,
+                }
             })
         })
         .collect()
@@ -240,10 +274,23 @@ pub fn parse_acl(text: &str) -> Result<Vec<AclLine>, ParseError> {
             }
             let sport = parse_range(f[2], f[3], f[4]).map_err(e)?;
             let dport = parse_range(f[5], f[6], f[7]).map_err(e)?;
-            let (p, m) = f[8].split_once('/').ok_or_else(|| e("protocol is not VALUE/MASK".into()))?;
+            let (p, m) = f[8]
+                .split_once('/')
+                .ok_or_else(|| e("protocol is not VALUE/MASK".into()))?;
             let proto = (parse_u8(p).map_err(e)?, parse_u8(m).map_err(e)?);
-            let action = if route { AclAction::Forward(parse_port(f[9]).map_err(e)?) } else { AclAction::Drop };
-            Ok(AclLine { src, dst, sport, dport, proto, action })
+            let action = if route {
+                AclAction::Forward(parse_port(f[9]).map_err(e)?)
+            } else {
+                AclAction::Drop
+            };
+            Ok(AclLine {
+                src,
+                dst,
+                sport,
+                dport,
+                proto,
+                action,
+            })
         })
         .collect()
 }
@@ -301,10 +348,14 @@ pub fn default_flows() -> Vec<Flow> {
 /// that first-match equals longest-prefix match.
 pub fn acl_from_routes(routes: &[Route]) -> Vec<AclLine> {
     let mut r: Vec<&Route> = routes.iter().collect();
-    r.sort_by(|a, b| b.len.cmp(&a.len));
+    r.sort_by_key(|rt| std::cmp::Reverse(rt.len));
     r.into_iter()
         .map(|rt| {
-            let any = if rt.prefix.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
+            let any = if rt.prefix.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            };
             AclLine {
                 src: (any, 0),
                 dst: (rt.prefix, rt.len),
@@ -326,8 +377,18 @@ mod tests {
         let text = "# routes\n198.18.5.0/24 3\nipv6 2001:db8::/32 1  # v6\n\n10.9.0.0/16 1 via 10.0.2.2\nR198.18.0.0/24 0\n";
         let r = parse_routes(text).unwrap();
         assert_eq!(r.len(), 4);
-        assert_eq!(r[0], Route { prefix: "198.18.5.0".parse().unwrap(), len: 24, next_hop: NextHop { port: 3, via: None } });
-        assert_eq!((r[1].prefix, r[1].len, r[1].next_hop.port), ("2001:db8::".parse().unwrap(), 32, 1));
+        assert_eq!(
+            r[0],
+            Route {
+                prefix: "198.18.5.0".parse().unwrap(),
+                len: 24,
+                next_hop: NextHop { port: 3, via: None }
+            }
+        );
+        assert_eq!(
+            (r[1].prefix, r[1].len, r[1].next_hop.port),
+            ("2001:db8::".parse().unwrap(), 32, 1)
+        );
         assert_eq!(r[2].next_hop.via, Some("10.0.2.2".parse().unwrap()));
         assert_eq!(r[3].next_hop.port, 0);
     }
@@ -345,9 +406,31 @@ mod tests {
 
     #[test]
     fn flow_file_plain_and_dpdk_order() {
-        let f = parse_flows("198.18.0.1 198.18.1.1 1024 80 6 1\nR198.18.0.0 198.18.0.1 9 10 0x11 0\n").unwrap();
-        assert_eq!(f[0], Flow { src: "198.18.0.1".parse().unwrap(), dst: "198.18.1.1".parse().unwrap(), sport: 1024, dport: 80, proto: 6, port: 1 });
-        assert_eq!(f[1], Flow { src: "198.18.0.1".parse().unwrap(), dst: "198.18.0.0".parse().unwrap(), sport: 10, dport: 9, proto: 17, port: 0 });
+        let f =
+            parse_flows("198.18.0.1 198.18.1.1 1024 80 6 1\nR198.18.0.0 198.18.0.1 9 10 0x11 0\n")
+                .unwrap();
+        assert_eq!(
+            f[0],
+            Flow {
+                src: "198.18.0.1".parse().unwrap(),
+                dst: "198.18.1.1".parse().unwrap(),
+                sport: 1024,
+                dport: 80,
+                proto: 6,
+                port: 1
+            }
+        );
+        assert_eq!(
+            f[1],
+            Flow {
+                src: "198.18.0.1".parse().unwrap(),
+                dst: "198.18.0.0".parse().unwrap(),
+                sport: 10,
+                dport: 9,
+                proto: 17,
+                port: 0
+            }
+        );
         assert!(parse_flows("198.18.0.1 2001:db8::1 1 2 6 1\n").is_err());
         assert!(parse_flows("198.18.0.1 198.18.0.2 1 2 6\n").is_err());
     }
@@ -361,7 +444,9 @@ mod tests {
             std::fs::read_to_string(format!("{dir}/em_default_v4.cfg")),
             std::fs::read_to_string(format!("{dir}/em_default_v6.cfg")),
         ) else {
-            println!("SKIP dpdk_default_files_parse_to_the_built_in_tables: DPDK examples not installed");
+            println!(
+                "SKIP dpdk_default_files_parse_to_the_built_in_tables: DPDK examples not installed"
+            );
             return;
         };
         let mut routes = parse_routes(&v4).unwrap();

@@ -20,7 +20,11 @@ impl L3fwdWorker {
     /// A worker routing with `router`, allocating replies from `pool`; times are measured from
     /// `epoch`.
     pub fn new(router: Router<Mbuf>, pool: Mempool, epoch: Arc<Instant>) -> Self {
-        L3fwdWorker { router, pool, epoch }
+        L3fwdWorker {
+            router,
+            pool,
+            epoch,
+        }
     }
 }
 
@@ -45,14 +49,20 @@ impl Output<Mbuf> for CtxOutput<'_, '_> {
 
 impl Worker for L3fwdWorker {
     fn drop_reasons(&self) -> Vec<String> {
-        DropReason::ALL.iter().map(|r| r.name().to_string()).collect()
+        DropReason::ALL
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect()
     }
 
     fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
         // One clock read per burst (vDSO, no syscall).
         let now = self.epoch.elapsed().as_nanos() as u64;
         let rx_port = ctx.rx_port();
-        let mut out = CtxOutput { ctx, pool: &self.pool };
+        let mut out = CtxOutput {
+            ctx,
+            pool: &self.pool,
+        };
         self.router.begin_burst(now, &mut out);
         for m in burst.drain(..) {
             self.router.handle(rx_port, m, now, &mut out);

@@ -26,13 +26,20 @@ impl App {
             }
             None => Command::new(bin),
         };
-        cmd.args(args).env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::piped());
-        App { child: Some(cmd.spawn().expect("spawn example binary")) }
+        cmd.args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        App {
+            child: Some(cmd.spawn().expect("spawn example binary")),
+        }
     }
 
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Sends SIGINT, waits (10 s at most, then SIGKILL) and returns (success, stdout + stderr).
@@ -47,7 +54,8 @@ impl App {
             }
             if Instant::now() > deadline {
                 let _ = c.kill();
-                break c.wait().ok().map(|_| None).flatten();
+                let _ = c.wait();
+                break None;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -75,7 +83,10 @@ impl Drop for App {
 }
 
 /// Runs `f` on a thread that has entered network namespace `ns`.
-pub fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+pub fn in_netns<T: Send + 'static>(
+    ns: &Netns,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let path = ns.path();
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).expect("open netns");
@@ -88,7 +99,11 @@ pub fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 's
 
 /// Runs a command in `ns` and returns (success, stdout + stderr), without failing on non-zero.
 pub fn ns_run(ns: &Netns, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new("ip").args(["netns", "exec", ns.name(), program]).args(args).output().expect("ip netns exec");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), program])
+        .args(args)
+        .output()
+        .expect("ip netns exec");
     let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
     s.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), s)
@@ -97,14 +112,23 @@ pub fn ns_run(ns: &Netns, program: &str, args: &[&str]) -> (bool, String) {
 /// Sum of every `name=N` token in `text`.
 pub fn counter(text: &str, name: &str) -> u64 {
     let key = format!("{name}=");
-    text.split_whitespace().filter_map(|t| t.strip_prefix(&key)).filter_map(|v| v.parse::<u64>().ok()).sum()
+    text.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|t| t.strip_prefix(&key))
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum()
 }
 
 /// Moves interface `ifname` from this namespace into `ns` and brings it up there.
 pub fn move_into(ifname: &str, ns: &Netns) {
-    ferroplane_pmd::testing::run("ip", &["link", "set", ifname, "netns", ns.name()]).expect("move veth");
-    ns.exec("sysctl", &["-qw", &format!("net.ipv6.conf.{ifname}.disable_ipv6=1")]).expect("sysctl");
-    ns.exec("ip", &["link", "set", ifname, "up"]).expect("link up");
+    ferroplane_pmd::testing::run("ip", &["link", "set", ifname, "netns", ns.name()])
+        .expect("move veth");
+    ns.exec(
+        "sysctl",
+        &["-qw", &format!("net.ipv6.conf.{ifname}.disable_ipv6=1")],
+    )
+    .expect("sysctl");
+    ns.exec("ip", &["link", "set", ifname, "up"])
+        .expect("link up");
 }
 
 /// The MAC of `ifname` in `ns`.

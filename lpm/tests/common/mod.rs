@@ -11,7 +11,11 @@ pub struct NaiveLpm {
 }
 
 pub fn mask(depth: u8) -> u128 {
-    if depth == 0 { 0 } else { !0u128 << (128 - depth as u32) }
+    if depth == 0 {
+        0
+    } else {
+        !0u128 << (128 - depth as u32)
+    }
 }
 
 impl NaiveLpm {
@@ -50,7 +54,9 @@ pub struct HashLpm {
 
 impl HashLpm {
     pub fn new(bits: u8) -> Self {
-        Self { maps: (0..=bits).map(|_| HashMap::new()).collect() }
+        Self {
+            maps: (0..=bits).map(|_| HashMap::new()).collect(),
+        }
     }
     pub fn add(&mut self, key: u128, depth: u8, nh: u32) {
         self.maps[depth as usize].insert(key & mask(depth), nh);

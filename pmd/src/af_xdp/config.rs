@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! af_xdp:iface=veth0,queues=2,start_queue=0,frame_size=4096,rx_ring=2048,tx_ring=2048,
-//!        fill_ring=2048,comp_ring=2048,mode=auto,zerocopy=auto,busy_poll=0,busy_budget=64,
+//!        fill_ring=4096,comp_ring=2048,mode=auto,zerocopy=auto,busy_poll=20,busy_budget=64,
 //!        force=0,arp=pass,mismatch=arrival,flow0=dst/udp/10.0.0.2/5000/queue1,...
 //! ```
 //!
@@ -13,10 +13,10 @@
 //! | `start_queue` | 0 | first interface queue |
 //! | `frame_size` | the pool's chunk size | UMEM frame size: 2048 or 4096, must equal the pool's chunk size |
 //! | `rx_ring`, `tx_ring` | the port config's ring sizes | descriptor ring sizes (powers of two) |
-//! | `fill_ring`, `comp_ring` | 2048 | fill and completion ring sizes (powers of two) |
+//! | `fill_ring`, `comp_ring` | 2 x `rx_ring`, `tx_ring` | fill and completion ring sizes (powers of two) |
 //! | `mode` | `auto` | XDP attach mode: `native`, `generic`, or `auto` (native, else generic) |
 //! | `zerocopy` | `auto` | bind with zero-copy: `on`, `off`, or `auto` (try it, else copy) |
-//! | `busy_poll` | 0 | `SO_BUSY_POLL` in microseconds (0: off); also sets `SO_PREFER_BUSY_POLL` |
+//! | `busy_poll` | 20 | `SO_BUSY_POLL` in microseconds (0: off); also sets `SO_PREFER_BUSY_POLL`, and an idle RX poll then makes one `recvfrom` to drive the driver (as DPDK's net_af_xdp does by default) |
 //! | `busy_budget` | 64 | `SO_BUSY_POLL_BUDGET` |
 //! | `force` | 0 | replace an XDP program already attached to the interface |
 //! | `arp` | `pass` | `pass`: ARP goes to the kernel; `xsk`: ARP is received like other frames |
@@ -59,10 +59,10 @@ pub struct AfXdpConfig {
     pub rx_ring: Option<u32>,
     /// TX ring size; `None`: from the port configuration.
     pub tx_ring: Option<u32>,
-    /// Fill ring size.
-    pub fill_ring: u32,
-    /// Completion ring size.
-    pub comp_ring: u32,
+    /// Fill ring size; `None`: twice the RX ring (room to refill while the RX ring is full).
+    pub fill_ring: Option<u32>,
+    /// Completion ring size; `None`: the TX ring size.
+    pub comp_ring: Option<u32>,
     /// XDP attach mode.
     pub mode: XdpMode,
     /// Zero-copy policy.
@@ -91,11 +91,11 @@ impl AfXdpConfig {
             frame_size: None,
             rx_ring: None,
             tx_ring: None,
-            fill_ring: 2048,
-            comp_ring: 2048,
+            fill_ring: None,
+            comp_ring: None,
             mode: XdpMode::Auto,
             zerocopy: ZeroCopy::Auto,
-            busy_poll_us: 0,
+            busy_poll_us: 20,
             busy_budget: 64,
             force: false,
             arp_to_xsk: false,
@@ -167,8 +167,8 @@ impl AfXdpConfig {
         };
         c.rx_ring = ring("rx_ring")?;
         c.tx_ring = ring("tx_ring")?;
-        c.fill_ring = ring("fill_ring")?.unwrap_or(c.fill_ring);
-        c.comp_ring = ring("comp_ring")?.unwrap_or(c.comp_ring);
+        c.fill_ring = ring("fill_ring")?;
+        c.comp_ring = ring("comp_ring")?;
         c.mode = match a.get("mode") {
             None | Some("auto") => XdpMode::Auto,
             Some("native" | "drv") => XdpMode::Native,
@@ -181,7 +181,7 @@ impl AfXdpConfig {
             Some("off" | "0" | "no" | "false") => ZeroCopy::Off,
             Some(v) => return Err(a.bad("zerocopy", v, "expected auto, on or off")),
         };
-        c.busy_poll_us = a.number("busy_poll", 0u32, 0, 1_000_000)?;
+        c.busy_poll_us = a.number("busy_poll", 20u32, 0, 1_000_000)?;
         c.busy_budget = a.number("busy_budget", 64u32, 1, 1024)?;
         c.force = a.flag("force", false)?;
         c.arp_to_xsk = match a.get("arp") {
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(c.start_queue, 1);
         assert_eq!(c.frame_size, Some(2048));
         assert_eq!((c.rx_ring, c.tx_ring), (Some(512), Some(1024)));
-        assert_eq!((c.fill_ring, c.comp_ring), (4096, 256));
+        assert_eq!((c.fill_ring, c.comp_ring), (Some(4096), Some(256)));
         assert_eq!(c.mode, XdpMode::Generic);
         assert_eq!(c.zerocopy, ZeroCopy::Off);
         assert_eq!((c.busy_poll_us, c.busy_budget), (20, 32));

@@ -133,11 +133,15 @@ impl AfXdpPort {
         }
         let rx_ring = cfg.rx_ring.unwrap_or(defaults.rx_ring);
         let tx_ring = cfg.tx_ring.unwrap_or(defaults.tx_ring);
+        let fill_ring = cfg
+            .fill_ring
+            .unwrap_or(rx_ring.saturating_mul(2).min(super::config::MAX_RING));
+        let comp_ring = cfg.comp_ring.unwrap_or(tx_ring);
         for (key, v) in [
             ("rx_ring", rx_ring),
             ("tx_ring", tx_ring),
-            ("fill_ring", cfg.fill_ring),
-            ("comp_ring", cfg.comp_ring),
+            ("fill_ring", fill_ring),
+            ("comp_ring", comp_ring),
         ] {
             if !v.is_power_of_two() {
                 return Err(config_err(format!("{key}={v} is not a power of two")));
@@ -211,8 +215,8 @@ impl AfXdpPort {
                 queue: hw_queue,
                 rx_size: rx_ring,
                 tx_size: tx_ring,
-                fill_size: cfg.fill_ring,
-                comp_size: cfg.comp_ring,
+                fill_size: fill_ring,
+                comp_size: comp_ring,
                 zerocopy: cfg.zerocopy,
                 busy_poll_us: cfg.busy_poll_us,
                 busy_budget: cfg.busy_budget,
@@ -241,6 +245,7 @@ impl AfXdpPort {
                 tx,
                 comp,
                 zerocopy,
+                busy_poll,
             } = xsk;
             let fd = Arc::try_unwrap(fd).map_err(|_| {
                 config_err("internal: socket descriptor shared during setup".into())
@@ -259,7 +264,6 @@ impl AfXdpPort {
             drop(owners);
             prog.register_socket(hw_queue, sock.raw_fd())
                 .map_err(xdp_err)?;
-            port.info.caps.zero_copy_rx &= true;
             let rs = Arc::new(QueueStats::default());
             let ts = Arc::new(QueueStats::default());
             port.rxqs.push(Some(AfXdpRxQueue::new(
@@ -270,6 +274,7 @@ impl AfXdpPort {
                 rs.clone(),
                 sock.clone(),
                 q,
+                busy_poll,
             )));
             port.txqs.push(Some(AfXdpTxQueue::new(
                 tx,

@@ -193,6 +193,7 @@ pub struct AfXdpRxQueue {
     stats: Arc<QueueStats>,
     sock: Arc<SocketShared>,
     queue: u16,
+    busy_poll: bool,
 }
 
 impl AfXdpRxQueue {
@@ -204,6 +205,7 @@ impl AfXdpRxQueue {
         stats: Arc<QueueStats>,
         sock: Arc<SocketShared>,
         queue: u16,
+        busy_poll: bool,
     ) -> Self {
         let mut q = AfXdpRxQueue {
             rx,
@@ -214,6 +216,7 @@ impl AfXdpRxQueue {
             stats,
             sock,
             queue,
+            busy_poll,
         };
         q.refill(usize::MAX);
         q
@@ -245,14 +248,21 @@ impl AfXdpRxQueue {
                 break;
             }
         }
-        if self.fill.needs_wakeup() {
-            sys::kick_rx(self.sock.raw_fd());
-        }
     }
 
     /// Receives up to `burst.free()` frames into `burst`; returns how many were added.
     pub fn rx_burst(&mut self, burst: &mut MbufBurst) -> usize {
         let max = burst.free().min(MAX_BURST) as u32;
+        if self.rx.available(1) == 0 {
+            // Nothing to read: with busy polling, one syscall lets the kernel run the driver's
+            // poll loop in our context; without, wake the driver only if it asked (an empty
+            // fill ring in zero-copy mode).
+            self.refill(1);
+            if self.busy_poll || self.fill.needs_wakeup() {
+                sys::kick_rx(self.sock.raw_fd());
+            }
+            return 0;
+        }
         let (mut got, mut bytes, mut errors) = (0usize, 0u64, 0u64);
         let mut bad = [0u32; MAX_BURST];
         let mut nbad = 0;
@@ -298,6 +308,9 @@ impl AfXdpRxQueue {
             self.stats.add_rx_errors(errors);
         }
         self.refill(4);
+        if self.fill.needs_wakeup() {
+            sys::kick_rx(self.sock.raw_fd());
+        }
         got
     }
 

@@ -71,6 +71,8 @@ pub(crate) struct Xsk {
     pub tx: ProdRing<xdp_desc>,
     pub comp: ConsRing<u64>,
     pub zerocopy: bool,
+    /// Preferred busy polling is on: the application drives the driver's NAPI with syscalls.
+    pub busy_poll: bool,
 }
 
 impl Xsk {
@@ -150,24 +152,26 @@ impl Xsk {
             "mmap(TX ring)",
             ProdRing::map(&fd, &off.tx, p.tx_size, libc::XDP_PGOFF_TX_RING as u64),
         )?;
-        if p.busy_poll_us > 0 {
+        let busy_poll = p.busy_poll_us > 0 && {
             let one: libc::c_int = 1;
             let us = p.busy_poll_us as libc::c_int;
             let budget = p.busy_budget as libc::c_int;
             let sl = libc::SOL_SOCKET;
-            step(
-                "setsockopt(SO_PREFER_BUSY_POLL)",
-                sys::setsockopt(raw, sl, sys::SO_PREFER_BUSY_POLL, &one),
-            )?;
-            step(
-                "setsockopt(SO_BUSY_POLL)",
-                sys::setsockopt(raw, sl, sys::SO_BUSY_POLL, &us),
-            )?;
-            step(
-                "setsockopt(SO_BUSY_POLL_BUDGET)",
-                sys::setsockopt(raw, sl, sys::SO_BUSY_POLL_BUDGET, &budget),
-            )?;
-        }
+            let r = sys::setsockopt(raw, sl, sys::SO_PREFER_BUSY_POLL, &one)
+                .and_then(|()| sys::setsockopt(raw, sl, sys::SO_BUSY_POLL, &us))
+                .and_then(|()| sys::setsockopt(raw, sl, sys::SO_BUSY_POLL_BUDGET, &budget));
+            match r {
+                Ok(()) => true,
+                Err(e) => {
+                    log::warn!(
+                        "af_xdp {} queue {}: busy polling not available ({e}); using interrupts",
+                        p.ifname,
+                        p.queue
+                    );
+                    false
+                }
+            }
+        };
         let base = libc::XDP_USE_NEED_WAKEUP;
         let bound = if shared_with.is_some() {
             // A socket sharing a UMEM may not pass mode flags: it inherits the owner's
@@ -213,6 +217,7 @@ impl Xsk {
             tx,
             comp,
             zerocopy,
+            busy_poll,
         })
     }
 }

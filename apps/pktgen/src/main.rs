@@ -1,0 +1,425 @@
+//! `pktgen`: Ferroplane's traffic generator.
+//!
+//! ```text
+//! pktgen run --tx af_packet:iface=veth0 --rx af_packet:iface=veth1 --rate 1Mpps --duration 10 --live
+//! pktgen run --config gen.toml --json out.json --csv out.csv
+//! pktgen rfc2544 --tx ... --rx ... --sizes 64,512,1518 --trial 2 --loss 0
+//! pktgen xdp --iface veth0 --count 10000000 [--count-on veth1 --netns ns1]
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand};
+use ferroplane_pktgen::report::LiveView;
+use ferroplane_pktgen::rfc2544::{self, SearchConfig};
+use ferroplane_pktgen::traffic::{FrameSizes, Proto};
+use ferroplane_pktgen::xdp_tx::{StampSites, XdpCounter, XdpTx};
+use ferroplane_pktgen::{PktgenError, Rate, Session, SessionConfig};
+
+#[derive(Parser)]
+#[command(name = "pktgen", about = "Ferroplane traffic generator")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Transmit and measure.
+    Run(RunArgs),
+    /// RFC 2544 throughput search (NDR/PDR) per frame size.
+    Rfc2544 {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Trial length in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        trial: f64,
+        /// Acceptable loss in percent (0: NDR).
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        /// Highest rate to try, frames/s.
+        #[arg(long, default_value_t = 14_880_952.0)]
+        max_pps: f64,
+        /// Frame sizes to search, one search each.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "64,128,256,512,1024,1280,1518"
+        )]
+        sizes: Vec<u16>,
+    },
+    /// Kernel-speed TX into a Linux interface (BPF_PROG_RUN, XDP live frames).
+    Xdp {
+        /// Egress interface.
+        #[arg(long)]
+        iface: String,
+        /// Frames to send.
+        #[arg(long, default_value_t = 10_000_000)]
+        count: u64,
+        /// Frames per kernel batch (0: kernel default, 64).
+        #[arg(long, default_value_t = 0)]
+        batch: u32,
+        /// Count (and drop) what arrives on this interface with an XDP program.
+        #[arg(long)]
+        count_on: Option<String>,
+        /// Network namespace (name under /var/run/netns) of --count-on.
+        #[arg(long)]
+        netns: Option<String>,
+        #[command(flatten)]
+        traffic: TrafficArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct TrafficArgs {
+    /// Frame size(s) with FCS: 64, a list 64,512,1518, or imix.
+    #[arg(long)]
+    size: Option<FrameSizes>,
+    /// Source MAC.
+    #[arg(long)]
+    src_mac: Option<String>,
+    /// Destination MAC.
+    #[arg(long)]
+    dst_mac: Option<String>,
+    /// 802.1Q VLAN id.
+    #[arg(long)]
+    vlan: Option<u16>,
+    /// L4 protocol.
+    #[arg(long, value_enum)]
+    proto: Option<Proto>,
+    /// Source addresses: A, A-B (stepping) or A~B (random).
+    #[arg(long)]
+    src_ip: Option<String>,
+    /// Destination addresses.
+    #[arg(long)]
+    dst_ip: Option<String>,
+    /// Source ports: P, P-Q or P~Q.
+    #[arg(long)]
+    src_port: Option<String>,
+    /// Destination ports.
+    #[arg(long)]
+    dst_port: Option<String>,
+    /// Replay this pcap file.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// TOML configuration (command-line options override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Port to transmit on (device string; repeatable).
+    #[arg(long)]
+    tx: Vec<String>,
+    /// Port to receive and measure on (repeatable).
+    #[arg(long)]
+    rx: Vec<String>,
+    /// TX queues per TX port.
+    #[arg(long)]
+    tx_queues: Option<u16>,
+    /// RX queues per RX port.
+    #[arg(long)]
+    rx_queues: Option<u16>,
+    /// Rate per TX port: max, N%, Npps, Nbps (k/M/G).
+    #[arg(long)]
+    rate: Option<Rate>,
+    /// Line rate for N% (bit/s).
+    #[arg(long)]
+    line_rate: Option<f64>,
+    /// Frames per TX port.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Seconds to transmit.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// CPUs to pin threads to.
+    #[arg(long, value_delimiter = ',')]
+    cores: Vec<usize>,
+    /// Show the live view once a second.
+    #[arg(long)]
+    live: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the CSV report here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    #[command(flatten)]
+    traffic: TrafficArgs,
+}
+
+fn apply_traffic(t: &mut ferroplane_pktgen::TrafficConfig, a: &TrafficArgs) {
+    if let Some(v) = &a.size {
+        t.size = v.clone();
+    }
+    if let Some(v) = &a.src_mac {
+        t.src_mac = v.clone();
+    }
+    if let Some(v) = &a.dst_mac {
+        t.dst_mac = v.clone();
+    }
+    if a.vlan.is_some() {
+        t.vlan = a.vlan;
+    }
+    if let Some(v) = a.proto {
+        t.proto = v;
+    }
+    for (dst, src) in [
+        (&mut t.src_ip, &a.src_ip),
+        (&mut t.dst_ip, &a.dst_ip),
+        (&mut t.src_port, &a.src_port),
+        (&mut t.dst_port, &a.dst_port),
+    ] {
+        if let Some(v) = src {
+            *dst = v.clone();
+        }
+    }
+    if a.pcap.is_some() {
+        t.pcap = a.pcap.clone();
+    }
+}
+
+fn session_config(a: &RunArgs) -> Result<SessionConfig, PktgenError> {
+    let mut c = match &a.config {
+        Some(p) => SessionConfig::from_toml_file(p)?,
+        None => SessionConfig::default(),
+    };
+    if !a.tx.is_empty() {
+        c.tx = a.tx.clone();
+    }
+    if !a.rx.is_empty() {
+        c.rx = a.rx.clone();
+    }
+    if let Some(v) = a.tx_queues {
+        c.tx_queues = v;
+    }
+    if let Some(v) = a.rx_queues {
+        c.rx_queues = v;
+    }
+    if let Some(v) = a.rate {
+        c.rate = v;
+    }
+    if let Some(v) = a.line_rate {
+        c.line_rate = v;
+    }
+    if a.count.is_some() {
+        c.count = a.count;
+    }
+    if a.duration.is_some() {
+        c.duration = a.duration;
+    }
+    if !a.cores.is_empty() {
+        c.cores = a.cores.clone();
+    }
+    apply_traffic(&mut c.traffic, &a.traffic);
+    Ok(c)
+}
+
+fn install_stop() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [libc_sig::SIGINT, libc_sig::SIGTERM] {
+        let _ = signal_flag(sig, stop.clone());
+    }
+    stop
+}
+
+mod libc_sig {
+    pub const SIGINT: i32 = libc::SIGINT;
+    pub const SIGTERM: i32 = libc::SIGTERM;
+}
+
+/// Sets `flag` when `sig` arrives (a watcher thread on a self-pipe-free sigwait).
+fn signal_flag(sig: i32, flag: Arc<AtomicBool>) -> std::io::Result<()> {
+    static FLAGS: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    let _ = FLAGS.set(flag);
+    extern "C" fn on_signal(_: i32) {
+        if let Some(f) = FLAGS.get() {
+            f.store(true, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: installing an async-signal-safe handler (one atomic store) with a zeroed
+    // sigaction; the handler only touches a static initialised before installation.
+    let r = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as usize;
+        libc::sigaction(sig, &sa, std::ptr::null_mut())
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn cmd_run(a: &RunArgs) -> Result<(), PktgenError> {
+    let cfg = session_config(a)?;
+    let stop = install_stop();
+    let mut s = Session::new(cfg)?;
+    let mut view = LiveView::default();
+    let live = a.live;
+    let report = s.run(&stop, |st, t| {
+        if live {
+            view.print(st, t);
+        }
+    })?;
+    println!("{}", report.summary());
+    if let Some(p) = &a.json {
+        report.write_json(p)?;
+    }
+    if let Some(p) = &a.csv {
+        report.write_csv(p)?;
+    }
+    Ok(())
+}
+
+fn cmd_rfc2544(
+    a: &RunArgs,
+    trial: f64,
+    loss: f64,
+    max_pps: f64,
+    sizes: &[u16],
+) -> Result<(), PktgenError> {
+    let base = session_config(a)?;
+    let stop = install_stop();
+    let mut results = Vec::new();
+    for &size in sizes {
+        let mut cfg = base.clone();
+        cfg.traffic.size = FrameSizes::Fixed(size);
+        let mut s = Session::new(cfg)?;
+        let search = SearchConfig {
+            max_pps,
+            loss_pct: loss,
+            trial_secs: Some(trial),
+            ..Default::default()
+        };
+        let mut err = None;
+        let res = rfc2544::search(&search, |pps| {
+            if stop.load(Ordering::Relaxed) {
+                return (0, 0);
+            }
+            s.set_rate(Rate::Pps(pps));
+            s.set_limits(None, Some(trial));
+            match s.run(&stop, |_, _| {}) {
+                Ok(r) => (r.tx_packets, r.rx_packets),
+                Err(e) => {
+                    err = Some(e);
+                    (0, 0)
+                }
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        println!(
+            "size {size}: throughput {:.0} frames/s ({:.3} Gbit/s L1) after {} trials",
+            res.throughput_pps,
+            res.throughput_pps * (size as f64 + 20.0) * 8.0 / 1e9,
+            res.trials.len()
+        );
+        results.push((size, res));
+    }
+    if let Some(p) = &a.csv {
+        let mut text = String::from("frame_size,throughput_pps,trials\n");
+        for (size, r) in &results {
+            text += &format!("{size},{:.1},{}\n", r.throughput_pps, r.trials.len());
+        }
+        std::fs::write(p, text)
+            .map_err(|e| PktgenError::Config(format!("{}: {e}", p.display())))?;
+    }
+    if let Some(p) = &a.json {
+        let v: Vec<_> = results
+            .iter()
+            .map(|(s, r)| serde_json::json!({"frame_size": s, "result": r}))
+            .collect();
+        std::fs::write(p, serde_json::to_string_pretty(&v).unwrap_or_default())
+            .map_err(|e| PktgenError::Config(format!("{}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+fn cmd_xdp(
+    iface: &str,
+    count: u64,
+    batch: u32,
+    count_on: Option<&str>,
+    netns: Option<&str>,
+    t: &TrafficArgs,
+) -> Result<(), PktgenError> {
+    let mut tc = ferroplane_pktgen::TrafficConfig::default();
+    apply_traffic(&mut tc, t);
+    let traffic = tc.parse()?;
+    let mut f = ferroplane_pktgen::factory::FrameFactory::new(&traffic, 1)?;
+    let mut frame = vec![0u8; f.max_len()];
+    let n = f.write(&mut frame, 0, 0, 0)?;
+    frame.truncate(n);
+    let (csum_off, udp) = f.l4_checksum().unwrap_or((0, false));
+    let sites = StampSites {
+        seq_off: (f.payload_offset() + 2) as u32,
+        csum_off: csum_off as u32,
+        udp,
+        stream_base: 0,
+    };
+    let counter = match count_on {
+        Some(i) => Some(XdpCounter::attach(
+            i,
+            netns.map(|n| format!("/var/run/netns/{n}")).as_deref(),
+        )?),
+        None => None,
+    };
+    let tx = XdpTx::load(iface, sites)?;
+    let stop = install_stop();
+    let (sent, took) = tx.send(&frame, count, batch, &stop)?;
+    println!(
+        "xdp live-frames: {sent} frames of {} bytes in {:.3} s = {:.3} Mpps",
+        n + 4,
+        took.as_secs_f64(),
+        sent as f64 / took.as_secs_f64() / 1e6
+    );
+    if let Some(c) = counter {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (p, _) = c.counts()?;
+        println!("received on {}: {p} frames", count_on.unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::Run(a) => cmd_run(a),
+        Cmd::Rfc2544 {
+            run,
+            trial,
+            loss,
+            max_pps,
+            sizes,
+        } => cmd_rfc2544(run, *trial, *loss, *max_pps, sizes),
+        Cmd::Xdp {
+            iface,
+            count,
+            batch,
+            count_on,
+            netns,
+            traffic,
+        } => cmd_xdp(
+            iface,
+            *count,
+            *batch,
+            count_on.as_deref(),
+            netns.as_deref(),
+            traffic,
+        ),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pktgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
