@@ -30,7 +30,7 @@
 //!   port ranges must be expanded into prefixes.
 //! - A decision tree with cheap per-level indexing walks a handful of nodes plus one short,
 //!   cache-friendly leaf scan, needs memory proportional to the (bounded) replication, and
-//!   builds 10,000 rules in well under a second. Bulk classification interleaves the tree
+//!   builds 10,000 rules in about a second. Bulk classification interleaves the tree
 //!   walks of several keys so their memory loads overlap.
 
 use std::collections::HashMap;

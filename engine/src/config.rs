@@ -297,7 +297,8 @@ pub struct EngineConfig {
     pub queue_map: Vec<QueueAssign>,
     /// Mempool.
     pub pool: PoolSpec,
-    /// RX burst size.
+    /// Burst size: the TX buffer flush threshold. (RX bursts fill an `MbufBurst`, up to 64,
+    /// until the port API offers a per-call limit.)
     pub burst: usize,
     /// TX drain period in microseconds.
     pub drain_us: u64,
@@ -360,7 +361,7 @@ pub struct EngineArgs {
     /// Data room per mbuf in bytes.
     #[arg(long, value_name = "BYTES")]
     pub data_room: Option<u32>,
-    /// RX burst size.
+    /// Burst size (TX flush threshold; RX takes up to 64 per poll).
     #[arg(long, value_name = "N")]
     pub burst: Option<usize>,
     /// TX drain period in microseconds.

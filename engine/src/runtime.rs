@@ -11,8 +11,10 @@
 //! 4. The main thread does control: statistics every `stats_period`, the signal watcher.
 //! 5. Stop (first SIGINT/SIGTERM, or the caller's stop flag): each worker finishes its burst,
 //!    sends its TX buffers and drops its queues; the engine takes the final statistics, closes
-//!    the ports (detaching XDP programs) and prints the summary. A second signal closes the
-//!    ports at once from the signal thread and exits with status 130.
+//!    the ports (detaching XDP programs) and prints the summary. A second signal (another
+//!    signal, or the same one more than 100 ms later: `timeout` sends one to the process and
+//!    one to its group) closes the ports at once from the signal thread and exits with
+//!    status 130.
 //!
 //! A complete program, configured in code rather than from the command line:
 //!
@@ -762,17 +764,26 @@ fn control_loop(
     }
 }
 
+/// A repeat of the first signal within this time is taken as the same request.
+const SIGNAL_DEBOUNCE: Duration = Duration::from_millis(100);
+
 fn signal_watch(sig: ShutdownSignals, stop: &AtomicBool, done: &AtomicBool, ports: &SharedPorts) {
-    let mut seen = 0u32;
+    let mut first: Option<(libc::c_int, Instant)> = None;
     while !done.load(Ordering::SeqCst) {
         let Some(signo) = sig.wait(Duration::from_millis(50)) else {
             continue;
         };
-        seen += 1;
-        if seen == 1 {
-            eprintln!("ferroplane: signal {signo} received, stopping (again to exit at once)");
-            stop.store(true, Ordering::SeqCst);
-            continue;
+        match first {
+            None => {
+                eprintln!("ferroplane: signal {signo} received, stopping (again to exit at once)");
+                stop.store(true, Ordering::SeqCst);
+                first = Some((signo, Instant::now()));
+                continue;
+            }
+            // `timeout(1)` and a terminal's Ctrl-C can deliver one request twice (to the
+            // process and to its group): the same signal right behind the first is one request.
+            Some((s, at)) if s == signo && at.elapsed() < SIGNAL_DEBOUNCE => continue,
+            Some(_) => {}
         }
         eprintln!("ferroplane: second signal {signo}: closing ports and exiting now");
         // Best effort: the main thread may hold the lock while closing ports itself.

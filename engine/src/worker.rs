@@ -299,7 +299,9 @@ impl<W: Worker + ?Sized> Worker for Box<W> {
 /// Parameters of the loop.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopParams {
-    /// Packets per RX burst and TX flush threshold (at most [`crate::config::MAX_BURST`]).
+    /// TX flush threshold (at most [`crate::config::MAX_BURST`]). RX bursts take what the queue
+    /// gives into an empty `MbufBurst` (up to its capacity, 64): `RxQueue::rx_burst` has no
+    /// per-call limit.
     pub burst: usize,
     /// Drain period for partly filled buffers.
     pub drain: Duration,

@@ -479,6 +479,12 @@ fn telemetry_of_a_running_engine_matches_its_counters() {
     let sock = std::env::temp_dir().join(format!("{}.sock", unique("fptel")));
     let mut cfg = two_ring_ports(&a, &b);
     cfg.telemetry = Some(sock.clone());
+    // A free loopback port for the Prometheus endpoint.
+    let prom = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    cfg.prometheus = Some(prom);
     let mut engine = Engine::new(cfg).unwrap();
     engine.quiet(true);
     let (stop, h) = start(engine, |_| Forward { drop_every: 4 });
@@ -523,6 +529,19 @@ fn telemetry_of_a_running_engine_matches_its_counters() {
     let info = q("/info");
     assert_eq!(info["/info"]["pid"], std::process::id());
     assert_eq!(info["/info"]["nb_ports"], 2);
+
+    let mut http = std::net::TcpStream::connect(prom).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut metrics = String::new();
+    std::io::Read::read_to_string(&mut http, &mut metrics).unwrap();
+    let lcore = l["lcore"].as_u64().unwrap();
+    for line in [
+        format!("ferroplane_lcore_app_dropped_total{{lcore=\"{lcore}\",reason=\"sampled\"}} 25"),
+        format!("ferroplane_lcore_tx_packets_total{{lcore=\"{lcore}\"}} 75"),
+        "ferroplane_mempool_in_use{pool=\"mbuf_pool_0\"}".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "{line} not in {metrics}");
+    }
 
     stop.store(true, Ordering::SeqCst);
     let r = h.join().unwrap();

@@ -302,7 +302,7 @@ fn large_random_workload_matches_reference() {
 #[ignore]
 fn soak_random_workload_matches_reference() {
     for seed in 0..8 {
-        run_large_workload(seed, 100_000, 1 << 24);
+        run_large_workload(seed, 100_000, 1 << 22);
     }
 }
 

@@ -15,8 +15,13 @@
 //! - Promiscuous mode is a `PACKET_MR_PROMISC` membership, held while the port or any of its
 //!   queues is alive. MAC and MTU are read (and set, if configured) by ioctl.
 //! - Kernel drops (ring full) are read from `PACKET_STATISTICS` into `rx_missed`.
+//! - Checksums: a frame sent by this host's own stack through a device with TX checksum offload
+//!   (a veth, by default) comes with a partial TCP/UDP checksum (`TP_STATUS_CSUMNOTREADY`); we
+//!   complete it in software, as the NIC would have, so forwarded frames are valid. Such frames,
+//!   and those the kernel already verified (`TP_STATUS_CSUM_VALID`), get `RX_L4_CKSUM_GOOD`.
 
 use crate::copy::{Stash, mbuf_from_bytes, mbuf_from_parts, segments};
+use crate::csum;
 use crate::devargs::{DevArgs, check_ifname};
 use crate::error::PmdError;
 use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
@@ -53,6 +58,8 @@ const TP_STATUS_USER: u32 = 1;
 const TP_STATUS_SEND_REQUEST: u32 = 1;
 const TP_STATUS_SENDING: u32 = 2;
 const TP_STATUS_WRONG_FORMAT: u32 = 4;
+const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
+const TP_STATUS_CSUM_VALID: u32 = 1 << 7;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
@@ -504,8 +511,23 @@ impl RxQueue for AfPacketRx {
                         self.stats.add_alloc_failures(1);
                         break;
                     };
+                    let mut l4_good = status & TP_STATUS_CSUM_VALID != 0;
+                    if status & TP_STATUS_CSUMNOTREADY != 0 {
+                        // Computed on the ring copy, which lacks the VLAN tag we put back.
+                        match csum::complete_l4(data) {
+                            csum::L4Csum::Fix(fix) => {
+                                let at = fix.offset + if vlan { 4 } else { 0 };
+                                l4_good = m.write(at, &fix.value.to_be_bytes()).is_ok();
+                            }
+                            csum::L4Csum::Valid => l4_good = true,
+                            csum::L4Csum::NotApplicable => {}
+                        }
+                    }
                     let hash = self.map.read_u32(h + P3_RXHASH);
                     if let Some(info) = m.info_mut() {
+                        if l4_good {
+                            info.ol_flags.insert(OffloadFlags::RX_L4_CKSUM_GOOD);
+                        }
                         info.queue = self.queue;
                         if hash != 0 {
                             info.rss_hash = hash;

@@ -17,6 +17,7 @@
 //! [`testing`] has the helpers for tests that need root, namespaces and veth pairs.
 
 mod copy;
+mod csum;
 mod sys;
 
 pub mod af_packet;

@@ -23,6 +23,13 @@
 //!   `head - opposite tail` never exceeds the capacity and the free/used counts cannot underflow.
 //!   (A head that is stale makes the counts too large instead; the CAS then fails.)
 //! - On a single side the head is only ever touched by its one owner, so it is Relaxed.
+//! - The copies of the opposite tail (`opposite_tail` on a multi side's line, a plain field in a
+//!   single side's handle) are refreshed with an Acquire load of that tail; the shared copy is
+//!   stored with Release and loaded with Acquire, so a thread using another thread's refresh
+//!   inherits its synchronisation with the opposite side. A copy only ever lags the real tail,
+//!   which makes the count of free (or used) slots smaller, never larger; a copy that lags by
+//!   more than the capacity yields a count above the capacity and is refreshed. (Like the head
+//!   CAS, this assumes no thread stalls between reading a tail and storing it for 2^32 items.)
 //!
 //! On x86-64 every one of these is a plain `mov` except the CAS (`lock cmpxchg`).
 
@@ -44,6 +51,10 @@ pub const MAX_CAPACITY: usize = 1 << 31;
 pub(crate) struct HeadTail {
     pub(crate) head: AtomicU32,
     pub(crate) tail: AtomicU32,
+    /// Multi side only: the other side's tail as this side last read it, shared by this side's
+    /// threads (single sides keep theirs in the handle). It is read on every operation instead of
+    /// the other side's line, which is only read when this copy shows too little.
+    pub(crate) opposite_tail: AtomicU32,
 }
 
 impl HeadTail {
@@ -51,6 +62,7 @@ impl HeadTail {
         HeadTail {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
+            opposite_tail: AtomicU32::new(0),
         }
     }
 }
@@ -138,8 +150,16 @@ impl<T: Copy> RingCore<T> {
         let (start, n) = if MULTI {
             let mut head = self.prod.head.load(Ordering::Acquire);
             loop {
-                let cons_tail = self.cons.tail.load(Ordering::Acquire);
-                let free = capacity.wrapping_add(cons_tail).wrapping_sub(head);
+                // The shared copy of cons.tail on our own line first; the consumer line only
+                // when the copy shows too little room, or is so old that it no longer
+                // bounds `head` (the count then exceeds the capacity).
+                let mut cons_tail = self.prod.opposite_tail.load(Ordering::Acquire);
+                let mut free = capacity.wrapping_add(cons_tail).wrapping_sub(head);
+                if free < wanted || free > capacity {
+                    cons_tail = self.cons.tail.load(Ordering::Acquire);
+                    self.prod.opposite_tail.store(cons_tail, Ordering::Release);
+                    free = capacity.wrapping_add(cons_tail).wrapping_sub(head);
+                }
                 let n = match fit(wanted, free, amount) {
                     Some(n) => n,
                     None => return 0,
@@ -197,11 +217,17 @@ impl<T: Copy> RingCore<T> {
         if amount == Amount::Fixed && wanted as usize != out.len() {
             return 0;
         }
+        let capacity = self.capacity();
         let (start, n) = if MULTI {
             let mut head = self.cons.head.load(Ordering::Acquire);
             loop {
-                let prod_tail = self.prod.tail.load(Ordering::Acquire);
-                let used = prod_tail.wrapping_sub(head);
+                let mut prod_tail = self.cons.opposite_tail.load(Ordering::Acquire);
+                let mut used = prod_tail.wrapping_sub(head);
+                if used < wanted || used > capacity {
+                    prod_tail = self.prod.tail.load(Ordering::Acquire);
+                    self.cons.opposite_tail.store(prod_tail, Ordering::Release);
+                    used = prod_tail.wrapping_sub(head);
+                }
                 let n = match fit(wanted, used, amount) {
                     Some(n) => n,
                     None => return 0,

@@ -196,3 +196,48 @@ fn channel_spsc_wraps() {
         assert_eq!(got, expect);
     });
 }
+
+#[test]
+fn producers_lap_the_ring_with_stale_tail_copies() {
+    // Capacity 2, three items through it while a consumer frees slots: the producers' shared
+    // copy of the consumer tail goes stale and must be refreshed before slots are reused.
+    model(|| {
+        let ring = Arc::new(Ring::<u32>::new(2).unwrap());
+        assert_eq!(ring.enqueue_bulk(&[0, 1]), 2);
+        let consumer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut out = [0u32; 2];
+                for _ in 0..2 {
+                    let n = ring.dequeue_burst(&mut out);
+                    got.extend_from_slice(&out[..n]);
+                }
+                got
+            })
+        };
+        let producer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || ring.enqueue_bulk(&[10]))
+        };
+        let sent_main = ring.enqueue_bulk(&[20]);
+        let sent_other = producer.join().unwrap();
+        let mut got = consumer.join().unwrap();
+        let mut rest = [0u32; 2];
+        let n = ring.dequeue_burst(&mut rest);
+        got.extend_from_slice(&rest[..n]);
+        assert_eq!(
+            got[..2.min(got.len())],
+            [0, 1][..2.min(got.len())],
+            "FIFO: {got:?}"
+        );
+        let mut expect = vec![0, 1];
+        expect.extend_from_slice(&[10][..sent_other]);
+        expect.extend_from_slice(&[20][..sent_main]);
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        expect.sort_unstable();
+        assert_eq!(sorted, expect, "sent {sent_other}+{sent_main}, got {got:?}");
+        assert!(ring.is_empty());
+    });
+}

@@ -10,11 +10,14 @@
 # (counter on fpxA itself) and the kernel's ceiling (our XDP_REDIRECT program fpxA -> fpxB).
 #
 #   RUNS=5 SECS=6 scripts/bench/af_xdp.sh     QUICK=1 scripts/bench/af_xdp.sh
+#   RATE=50000pps scripts/bench/af_xdp.sh      # rate-limited generator: checks for loss below it
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-5}
 SECS=${SECS:-6}
 if [ "${QUICK:-0}" = 1 ]; then RUNS=1; SECS=3; fi
+GEN_RATE=()
+[ -n "${RATE:-}" ] && GEN_RATE=(-b "$RATE")
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build -q --release -p ferroplane-pmd --example xdp_io_fwd >&2
 FWD=$CARGO_TARGET_DIR/release/examples/xdp_io_fwd
@@ -73,7 +76,7 @@ measure() {
         fpid=$!
     fi
     sleep 1
-    setsid ip netns exec "$G" taskset -c 1 trafgen -o "$Ag" -i "$TMP/udp64.cfg" -P 1 -Q -C >/dev/null 2>"$TMP/gen.err" &
+    setsid ip netns exec "$G" taskset -c 1 trafgen -o "$Ag" -i "$TMP/udp64.cfg" -P 1 -Q -C "${GEN_RATE[@]}" >/dev/null 2>"$TMP/gen.err" &
     local gpid=$!
     wait "$cpid" || { echo "af_xdp bench: counter failed: $(cat "$TMP/count.err")" >&2; }
     kill -INT -- "-$gpid" 2>/dev/null || true

@@ -12,12 +12,16 @@
 //! - [`rfc2544`]: the zero-loss (NDR) / partial-drop (PDR) throughput search.
 //! - [`xdp_tx`]: the kernel-speed transmitter for Linux interfaces (BPF_PROG_RUN in XDP
 //!   live-frames mode).
+//! - [`netns`]: opening ports inside other network namespaces.
+//! - [`plot`]: SVG/PNG plots (throughput against frame size, latency CDF, bench ratios).
 //! - [`testkit`]: a misbehaving forwarder to test all of this against known answers.
 
 pub mod engine;
 pub mod error;
 pub mod factory;
+pub mod netns;
 pub mod payload;
+pub mod plot;
 pub mod rate;
 pub mod report;
 pub mod rfc2544;

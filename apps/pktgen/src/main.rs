@@ -4,6 +4,7 @@
 //! pktgen run --tx af_packet:iface=veth0 --rx af_packet:iface=veth1 --rate 1Mpps --duration 10 --live
 //! pktgen run --config gen.toml --json out.json --csv out.csv
 //! pktgen rfc2544 --tx ... --rx ... --sizes 64,512,1518 --trial 2 --loss 0
+//! pktgen plot --out latency report.json        # latency CDF (rfc2544 JSON: throughput/size)
 //! pktgen xdp --iface veth0 --count 10000000 [--count-on veth1 --netns ns1]
 //! ```
 
@@ -50,6 +51,20 @@ enum Cmd {
             default_value = "64,128,256,512,1024,1280,1518"
         )]
         sizes: Vec<u16>,
+    },
+    /// Draw SVG and PNG plots from reports: run reports (JSON) give a latency CDF, rfc2544
+    /// reports (JSON) throughput against frame size; TSV files "label<TAB>ratio" give a ratio
+    /// chart and "series<TAB>frame size<TAB>frames/s" throughput lines.
+    Plot {
+        /// Output path without extension (STEM.svg and STEM.png are written).
+        #[arg(long)]
+        out: PathBuf,
+        /// Chart title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Input files (all of one kind).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
     },
     /// Kernel-speed TX into a Linux interface (BPF_PROG_RUN, XDP live frames).
     Xdp {
@@ -118,6 +133,12 @@ struct RunArgs {
     /// Port to receive and measure on (repeatable).
     #[arg(long)]
     rx: Vec<String>,
+    /// Network namespace (name or path) to open the TX ports in.
+    #[arg(long)]
+    tx_netns: Option<String>,
+    /// Network namespace to open the RX ports in.
+    #[arg(long)]
+    rx_netns: Option<String>,
     /// TX queues per TX port.
     #[arg(long)]
     tx_queues: Option<u16>,
@@ -148,6 +169,10 @@ struct RunArgs {
     /// Write the CSV report here.
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Draw STEM.svg and STEM.png: the latency CDF (run) or throughput against frame size
+    /// (rfc2544).
+    #[arg(long, value_name = "STEM")]
+    plot: Option<PathBuf>,
     #[command(flatten)]
     traffic: TrafficArgs,
 }
@@ -193,6 +218,12 @@ fn session_config(a: &RunArgs) -> Result<SessionConfig, PktgenError> {
     }
     if !a.rx.is_empty() {
         c.rx = a.rx.clone();
+    }
+    if a.tx_netns.is_some() {
+        c.tx_netns = a.tx_netns.clone();
+    }
+    if a.rx_netns.is_some() {
+        c.rx_netns = a.rx_netns.clone();
     }
     if let Some(v) = a.tx_queues {
         c.tx_queues = v;
@@ -273,6 +304,18 @@ fn cmd_run(a: &RunArgs) -> Result<(), PktgenError> {
     if let Some(p) = &a.csv {
         report.write_csv(p)?;
     }
+    if let Some(p) = &a.plot {
+        if report.latency_cdf.is_empty() {
+            eprintln!("pktgen: no latency samples, no plot drawn");
+        } else {
+            let [svg, png] = ferroplane_pktgen::plot::latency_cdf(
+                p,
+                "latency CDF",
+                &[("pktgen".into(), report.latency_cdf.clone())],
+            )?;
+            println!("plots: {} {}", svg.display(), png.display());
+        }
+    }
     Ok(())
 }
 
@@ -338,6 +381,21 @@ fn cmd_rfc2544(
         std::fs::write(p, serde_json::to_string_pretty(&v).unwrap_or_default())
             .map_err(|e| PktgenError::Config(format!("{}: {e}", p.display())))?;
     }
+    if let Some(p) = &a.plot {
+        let pts = results
+            .iter()
+            .map(|(s, r)| (f64::from(*s), r.throughput_pps))
+            .collect();
+        let [svg, png] = ferroplane_pktgen::plot::throughput_vs_size(
+            p,
+            &format!("RFC 2544 throughput (loss <= {loss} %)"),
+            &[ferroplane_pktgen::plot::Series {
+                name: "pktgen".into(),
+                points: pts,
+            }],
+        )?;
+        println!("plots: {} {}", svg.display(), png.display());
+    }
     Ok(())
 }
 
@@ -387,6 +445,108 @@ fn cmd_xdp(
     Ok(())
 }
 
+fn read_json(p: &std::path::Path) -> Result<serde_json::Value, PktgenError> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| PktgenError::Config(format!("{}: {e}", p.display())))?;
+    serde_json::from_str(&text).map_err(|e| PktgenError::Config(format!("{}: {e}", p.display())))
+}
+
+fn file_label(p: &std::path::Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn bad(p: &std::path::Path, what: &str) -> PktgenError {
+    PktgenError::Config(format!("{}: {what}", p.display()))
+}
+
+/// Reads "a<TAB>b[<TAB>c]" rows (lines starting with '#' and blank lines skipped).
+fn read_tsv(p: &std::path::Path) -> Result<Vec<Vec<String>>, PktgenError> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| PktgenError::Config(format!("{}: {e}", p.display())))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('\t').map(|f| f.trim().to_string()).collect())
+        .collect())
+}
+
+fn num(p: &std::path::Path, s: &str) -> Result<f64, PktgenError> {
+    s.parse::<f64>()
+        .map_err(|_| bad(p, &format!("{s:?} is not a number")))
+}
+
+fn cmd_plot(out: &std::path::Path, title: Option<&str>, inputs: &[PathBuf]) -> Result<(), PktgenError> {
+    use ferroplane_pktgen::plot::{self, Series};
+    let is_tsv = |p: &PathBuf| p.extension().is_some_and(|e| e == "tsv");
+    let written = if inputs.iter().all(is_tsv) {
+        let mut ratios = Vec::new();
+        let mut lines: Vec<Series> = Vec::new();
+        for p in inputs {
+            for row in read_tsv(p)? {
+                match row.as_slice() {
+                    [label, r] => ratios.push((label.clone(), num(p, r)?)),
+                    [name, x, y] => {
+                        let pt = (num(p, x)?, num(p, y)?);
+                        match lines.iter_mut().find(|s| &s.name == name) {
+                            Some(s) => s.points.push(pt),
+                            None => lines.push(Series { name: name.clone(), points: vec![pt] }),
+                        }
+                    }
+                    _ => return Err(bad(p, "rows must have 2 (label, ratio) or 3 (series, size, pps) fields")),
+                }
+            }
+        }
+        match (ratios.is_empty(), lines.is_empty()) {
+            (false, true) => plot::ratios(out, title.unwrap_or("Ferroplane / DPDK"), &ratios)?,
+            (true, false) => {
+                for s in &mut lines {
+                    s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                }
+                plot::throughput_vs_size(out, title.unwrap_or("throughput against frame size"), &lines)?
+            }
+            _ => return Err(PktgenError::Config("TSV inputs mix ratio rows and throughput rows (or are empty)".into())),
+        }
+    } else {
+        let mut cdfs = Vec::new();
+        let mut sizes = Vec::new();
+        for p in inputs {
+            let v = read_json(p)?;
+            if let Some(cdf) = v.get("latency_cdf").and_then(|c| c.as_array()) {
+                let pts: Vec<(f64, u64)> = cdf
+                    .iter()
+                    .filter_map(|pt| Some((pt.get(0)?.as_f64()?, pt.get(1)?.as_u64()?)))
+                    .collect();
+                if pts.is_empty() {
+                    return Err(bad(p, "the report has no latency samples"));
+                }
+                cdfs.push((file_label(p), pts));
+            } else if let Some(rows) = v.as_array() {
+                let mut pts = Vec::new();
+                for r in rows {
+                    let size = r.get("frame_size").and_then(|x| x.as_f64());
+                    let pps = r.pointer("/result/throughput_pps").and_then(|x| x.as_f64());
+                    match (size, pps) {
+                        (Some(s), Some(t)) => pts.push((s, t)),
+                        _ => return Err(bad(p, "not an rfc2544 report (frame_size, result.throughput_pps)")),
+                    }
+                }
+                sizes.push(Series { name: file_label(p), points: pts });
+            } else {
+                return Err(bad(p, "neither a run report (latency_cdf) nor an rfc2544 report"));
+            }
+        }
+        match (cdfs.is_empty(), sizes.is_empty()) {
+            (false, true) => plot::latency_cdf(out, title.unwrap_or("latency CDF"), &cdfs)?,
+            (true, false) => plot::throughput_vs_size(out, title.unwrap_or("RFC 2544 throughput against frame size"), &sizes)?,
+            _ => return Err(PktgenError::Config("inputs mix run reports and rfc2544 reports".into())),
+        }
+    };
+    println!("wrote {} and {}", written[0].display(), written[1].display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
@@ -399,6 +559,7 @@ fn main() -> ExitCode {
             max_pps,
             sizes,
         } => cmd_rfc2544(run, *trial, *loss, *max_pps, sizes),
+        Cmd::Plot { out, title, inputs } => cmd_plot(out, title.as_deref(), inputs),
         Cmd::Xdp {
             iface,
             count,

@@ -340,6 +340,12 @@ impl LiveView {
     pub fn print(&mut self, live: &LiveState, elapsed: std::time::Duration) {
         let s = self.render(live, elapsed);
         let mut out = std::io::stdout().lock();
+        // Redraw in place on a terminal; in a log, keep every frame, separated.
+        let s = if std::io::IsTerminal::is_terminal(&out) {
+            s
+        } else {
+            s.replacen("\x1b[H\x1b[2J", "----\n", 1)
+        };
         let _ = out.write_all(s.as_bytes());
         let _ = out.flush();
     }

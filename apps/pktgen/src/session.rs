@@ -32,6 +32,10 @@ pub struct SessionConfig {
     pub tx: Vec<String>,
     /// Device strings of the ports to receive and measure on (may repeat a TX port).
     pub rx: Vec<String>,
+    /// Network namespace (name under `/var/run/netns` or a path) to open the TX ports in.
+    pub tx_netns: Option<String>,
+    /// Network namespace to open the RX ports in.
+    pub rx_netns: Option<String>,
     /// TX queues per TX port (one thread each).
     pub tx_queues: u16,
     /// RX queues per RX port (one thread each).
@@ -65,6 +69,8 @@ impl Default for SessionConfig {
         SessionConfig {
             tx: Vec::new(),
             rx: Vec::new(),
+            tx_netns: None,
+            rx_netns: None,
             tx_queues: 1,
             rx_queues: 1,
             rate: Rate::Max,
@@ -226,9 +232,15 @@ impl Session {
                 if as_rx { cfg.rx_queues } else { 1 },
                 if as_tx { cfg.tx_queues } else { 1 },
             );
-            let port = ferroplane_pmd::open(dev, &pc).map_err(|source| PktgenError::Port {
-                dev: dev.clone(),
-                source,
+            let netns = if as_tx { &cfg.tx_netns } else { &cfg.rx_netns };
+            if as_tx && as_rx && cfg.tx_netns != cfg.rx_netns {
+                return Err(PktgenError::Config(format!(
+                    "{dev} is both a TX and an RX port but the TX and RX namespaces differ"
+                )));
+            }
+            let d = dev.clone();
+            let port = crate::netns::run_in(netns.as_deref(), move || {
+                ferroplane_pmd::open(&d, &pc).map_err(|source| PktgenError::Port { dev: d, source })
             })?;
             ports.push((dev.clone(), port));
         }

@@ -221,21 +221,12 @@ impl Drop for XdpCounter {
     }
 }
 
-/// Runs `f` on a helper thread that has entered network namespace `netns` (or here, if none).
+/// Runs `f` in network namespace `netns` (a path like `/var/run/netns/NAME`), if given.
 fn in_netns<T: Send + 'static>(
     netns: Option<&str>,
     f: impl FnOnce() -> Result<T, PktgenError> + Send + 'static,
 ) -> Result<T, PktgenError> {
-    let Some(path) = netns else {
-        return f();
-    };
-    let file = std::fs::File::open(path).map_err(|e| PktgenError::io(path, e))?;
-    std::thread::spawn(move || {
-        sys::setns_net(file.as_fd().as_raw_fd()).map_err(|e| xdp_err("setns", e))?;
-        f()
-    })
-    .join()
-    .map_err(|_| xdp_err("netns helper", "panicked"))?
+    crate::netns::run_in(netns, f)
 }
 
 /// The few raw calls this module makes.
@@ -247,17 +238,6 @@ mod sys {
     pub fn if_nametoindex(name: &CStr) -> u32 {
         // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
         unsafe { libc::if_nametoindex(name.as_ptr()) }
-    }
-
-    /// `setns(fd, CLONE_NEWNET)` for the calling thread.
-    pub fn setns_net(fd: i32) -> io::Result<()> {
-        // SAFETY: plain syscall on a descriptor we own; affects only the calling thread.
-        let r = unsafe { libc::setns(fd, libc::CLONE_NEWNET) };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
     }
 
     /// BPF_PROG_RUN in live-frames mode.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 use ferroplane_mempool::Mempool;
 
 use super::config::{AfXdpConfig, DRIVER};
-use super::queue::{AfXdpRxQueue, AfXdpTxQueue, Layout, SocketShared};
+use super::queue::{AfXdpRxQueue, AfXdpTxQueue, Layout, QueueCtx, SocketShared};
 use super::sys;
 use super::xdp::{FlowDirector, SteerProgram, SteerStats, XdpError};
 use super::xsk::{UmemArea, Xsk, XskParams, XskStats};
@@ -266,25 +266,16 @@ impl AfXdpPort {
                 .map_err(xdp_err)?;
             let rs = Arc::new(QueueStats::default());
             let ts = Arc::new(QueueStats::default());
-            port.rxqs.push(Some(AfXdpRxQueue::new(
-                rx,
-                fill,
+            let ctx = |stats: &Arc<QueueStats>| QueueCtx {
                 layout,
-                pool.clone(),
-                rs.clone(),
-                sock.clone(),
-                q,
-                busy_poll,
-            )));
-            port.txqs.push(Some(AfXdpTxQueue::new(
-                tx,
-                comp,
-                layout,
-                pool.clone(),
-                ts.clone(),
-                sock.clone(),
-                q,
-            )));
+                pool: pool.clone(),
+                stats: stats.clone(),
+                sock: sock.clone(),
+                queue: q,
+            };
+            port.rxqs
+                .push(Some(AfXdpRxQueue::new(rx, fill, ctx(&rs), busy_poll)));
+            port.txqs.push(Some(AfXdpTxQueue::new(tx, comp, ctx(&ts))));
             port.rx_stats.push(rs);
             port.tx_stats.push(ts);
             port.sockets.push(sock);

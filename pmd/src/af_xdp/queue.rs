@@ -196,26 +196,31 @@ pub struct AfXdpRxQueue {
     busy_poll: bool,
 }
 
+/// What both queue kinds are built from, besides their rings.
+pub(crate) struct QueueCtx {
+    pub layout: Layout,
+    pub pool: Mempool,
+    pub stats: Arc<QueueStats>,
+    pub sock: Arc<SocketShared>,
+    pub queue: u16,
+}
+
 impl AfXdpRxQueue {
     pub(crate) fn new(
         rx: ConsRing<xdp_desc>,
         fill: ProdRing<u64>,
-        layout: Layout,
-        pool: Mempool,
-        stats: Arc<QueueStats>,
-        sock: Arc<SocketShared>,
-        queue: u16,
+        ctx: QueueCtx,
         busy_poll: bool,
     ) -> Self {
         let mut q = AfXdpRxQueue {
             rx,
             fill,
-            lent: ChunkSet::new(layout.chunk_count),
-            layout,
-            pool,
-            stats,
-            sock,
-            queue,
+            lent: ChunkSet::new(ctx.layout.chunk_count),
+            layout: ctx.layout,
+            pool: ctx.pool,
+            stats: ctx.stats,
+            sock: ctx.sock,
+            queue: ctx.queue,
             busy_poll,
         };
         q.refill(usize::MAX);
@@ -354,24 +359,16 @@ pub struct AfXdpTxQueue {
 }
 
 impl AfXdpTxQueue {
-    pub(crate) fn new(
-        tx: ProdRing<xdp_desc>,
-        comp: ConsRing<u64>,
-        layout: Layout,
-        pool: Mempool,
-        stats: Arc<QueueStats>,
-        sock: Arc<SocketShared>,
-        queue: u16,
-    ) -> Self {
+    pub(crate) fn new(tx: ProdRing<xdp_desc>, comp: ConsRing<u64>, ctx: QueueCtx) -> Self {
         AfXdpTxQueue {
             tx,
             comp,
-            lent: ChunkSet::new(layout.chunk_count),
-            layout,
-            pool,
-            stats,
-            sock,
-            queue,
+            lent: ChunkSet::new(ctx.layout.chunk_count),
+            layout: ctx.layout,
+            pool: ctx.pool,
+            stats: ctx.stats,
+            sock: ctx.sock,
+            queue: ctx.queue,
         }
     }
 

@@ -1,0 +1,131 @@
+//! Frames the kernel sends with a partial L4 checksum (TX checksum offload left on, the veth
+//! default) reach the application with a complete, valid checksum, as from a NIC.
+//! These need root; without it they print SKIP (or fail under FERROPLANE_REQUIRE_PRIVILEGED=1).
+
+mod common;
+use ferroplane_mempool::MbufBurst;
+use ferroplane_net::checksum::{Checksum, pseudo_header_v4};
+use ferroplane_pmd::testing::{Netns, VethPair, privileged};
+use ferroplane_pmd::{PortConfig, open};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+const NS_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 0, 1);
+const PORT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 0, 2);
+const UDP_DPORT: u16 = 9000;
+const TCP_DPORT: u16 = 9001;
+
+/// Runs `f` on a thread that has entered `ns` (setns affects only the calling thread).
+fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = ns.path();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("open netns file");
+        // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+/// For an IPv4 TCP/UDP frame to `PORT_ADDR`: (protocol, destination port, checksum valid).
+fn l4_check(f: &[u8]) -> Option<(u8, u16, bool)> {
+    if f.len() < 34 || f[12..14] != [0x08, 0x00] || f[30..34] != PORT_ADDR.octets() {
+        return None;
+    }
+    let ihl = (f[14] & 0xf) as usize * 4;
+    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+    let proto = f[23];
+    let seg = f.get(14 + ihl..14 + total)?;
+    if (proto != 6 && proto != 17) || seg.len() < 8 {
+        return None;
+    }
+    let src = Ipv4Addr::new(f[26], f[27], f[28], f[29]);
+    let mut c = Checksum::new();
+    c.add_sum(pseudo_header_v4(src, PORT_ADDR, proto, seg.len() as u16))
+        .add_bytes(seg);
+    let dport = u16::from_be_bytes([seg[2], seg[3]]);
+    Some((proto, dport, c.sum() == 0xffff))
+}
+
+#[test]
+fn af_packet_completes_partial_checksums_of_locally_generated_tcp_and_udp() {
+    if !privileged("af_packet_completes_partial_checksums_of_locally_generated_tcp_and_udp") {
+        return;
+    }
+    let pool = common::pool("afp_csum", 1024);
+    let ns = Netns::new().unwrap();
+    let veth = VethPair::with_peer_in(&ns, 1).unwrap();
+    let mac = veth.host_mac().unwrap();
+    // Offload stays on (the veth default); make sure, where ethtool exists.
+    if let Err(e) = ns.exec("ethtool", &["-K", veth.peer(), "tx", "on"]) {
+        eprintln!("note: ethtool -K tx on: {e}");
+    }
+    ns.exec(
+        "ip",
+        &["addr", "add", &format!("{NS_ADDR}/24"), "dev", veth.peer()],
+    )
+    .unwrap();
+    // No ARP: the kernel sends to the port's MAC straight away.
+    ns.exec(
+        "ip",
+        &[
+            "neigh",
+            "add",
+            &PORT_ADDR.to_string(),
+            "lladdr",
+            &mac.to_string(),
+            "dev",
+            veth.peer(),
+            "nud",
+            "permanent",
+        ],
+    )
+    .unwrap();
+    let cfg = PortConfig {
+        promiscuous: true,
+        ..common::cfg(&pool)
+    };
+    let mut port = open(&format!("af_packet:iface={}", veth.host()), &cfg).unwrap();
+    let mut rx = port.take_rx_queue(0).unwrap();
+
+    // UDP datagrams of odd and even sizes, and a TCP SYN (with options) that nobody answers.
+    const DATAGRAMS: usize = 12;
+    in_netns(&ns, || {
+        let s = UdpSocket::bind((NS_ADDR, 0)).expect("bind udp");
+        for i in 0..DATAGRAMS {
+            let payload: Vec<u8> = (0..(1 + i * 97)).map(|b| (b * 31 + i) as u8).collect();
+            s.send_to(&payload, (PORT_ADDR, UDP_DPORT)).expect("send");
+        }
+        let to = SocketAddr::from((PORT_ADDR, TCP_DPORT));
+        let _ = TcpStream::connect_timeout(&to, Duration::from_millis(300));
+    });
+
+    let (mut udp_ok, mut tcp_ok, mut bad) = (0, 0, Vec::new());
+    let mut burst = MbufBurst::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while (udp_ok < DATAGRAMS || tcp_ok == 0) && Instant::now() < deadline {
+        if rx.rx_burst(&mut burst) == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        for m in burst.drain(..) {
+            let f = common::bytes(&m);
+            match l4_check(&f) {
+                Some((17, UDP_DPORT, true)) => udp_ok += 1,
+                Some((6, TCP_DPORT, true)) => tcp_ok += 1,
+                Some((proto, dport, false)) => bad.push((proto, dport, f.len())),
+                _ => {}
+            }
+        }
+    }
+    assert!(bad.is_empty(), "frames with bad L4 checksums: {bad:?}");
+    assert_eq!(udp_ok, DATAGRAMS, "UDP datagrams with valid checksums");
+    assert!(tcp_ok > 0, "no TCP SYN with a valid checksum arrived");
+    drop(rx);
+    port.close().unwrap();
+    drop(burst);
+    assert_eq!(pool.in_use(), 0);
+}
