@@ -35,6 +35,7 @@
 //! [[ports]]
 //! dev = "af_packet:iface=veth0"
 //! rx_ring_size = 512
+//! promiscuous = true
 //!
 //! [[queue_map]]
 //! port = 0
@@ -232,6 +233,9 @@ pub struct PortSpec {
     /// TX descriptors per queue.
     #[serde(default = "default_ring")]
     pub tx_ring_size: u32,
+    /// Receive frames for any destination MAC (DPDK's `-P`).
+    #[serde(default)]
+    pub promiscuous: bool,
 }
 
 impl PortSpec {
@@ -241,6 +245,7 @@ impl PortSpec {
             dev: dev.into(),
             rx_ring_size: DEFAULT_RING_SIZE,
             tx_ring_size: DEFAULT_RING_SIZE,
+            promiscuous: false,
         }
     }
 }
@@ -382,6 +387,9 @@ pub struct EngineArgs {
     /// Let the main lcore poll queues as well.
     #[arg(long)]
     pub main_lcore_works: bool,
+    /// Put every port in promiscuous mode (DPDK's `-P`).
+    #[arg(short = 'P', long)]
+    pub promiscuous: bool,
 }
 
 /// A parsed lcore list (a newtype so clap treats it as one value).
@@ -586,6 +594,9 @@ impl EngineConfig {
         }
         if args.main_lcore_works {
             self.main_lcore_works = true;
+        }
+        if args.promiscuous {
+            self.ports.iter_mut().for_each(|p| p.promiscuous = true);
         }
     }
 
@@ -924,8 +935,10 @@ mod tests {
             cache = 128
             [[ports]]
             dev = "null:size=64"
+            promiscuous = true
             [[ports]]
             dev = "null:size=128"
+            promiscuous = true
             [[queue_map]]
             port = 0
             queue = 0
@@ -955,7 +968,9 @@ mod tests {
             "null:size=128",
             "--config",
             "(0,0,1),(1,0,1)",
+            "-P",
         ]);
+        assert!(from_cli.ports.iter().all(|p| p.promiscuous));
         assert_eq!(from_file, from_cli);
         // And it round-trips through TOML.
         assert_eq!(

@@ -42,6 +42,7 @@
 //! ```
 
 pub mod config;
+pub mod control;
 pub mod idle;
 pub mod pipeline;
 pub mod runtime;
@@ -52,6 +53,7 @@ pub mod tsc;
 pub mod worker;
 
 pub use config::{ConfigError, EngineArgs, EngineConfig, IdlePolicy, Plan, PortSpec, QueueAssign};
+pub use control::CommandHandler;
 pub use pipeline::SoftRss;
 pub use runtime::{Engine, EngineError, LcoreInfo, RunReport};
 pub use worker::{BackPressure, BurstCtx, LcoreLoop, LoopParams, Source, Worker};

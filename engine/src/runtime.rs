@@ -57,6 +57,7 @@ use ferroplane_pmd::{Port, PortConfig, TxQueue};
 use serde_json::json;
 
 use crate::config::{ConfigError, EngineArgs, EngineConfig, LcorePlan, Plan};
+use crate::control::{self, CommandClient, Commands, Request};
 use crate::signal::ShutdownSignals;
 use crate::stats::{
     LcoreSnapshot, LcoreStats, MAX_DROP_REASONS, MempoolSnapshot, PortSnapshot, RateView,
@@ -135,6 +136,14 @@ pub enum EngineError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(String),
+    /// A telemetry command could not be registered.
+    #[error("telemetry command '{name}' {reason}")]
+    Command {
+        /// The command name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// What a worker factory learns about the lcore it builds a worker for.
@@ -206,6 +215,7 @@ pub struct Engine {
     nb_rings: u16,
     quiet: bool,
     stop_after: Option<Duration>,
+    commands: Commands,
 }
 
 impl std::fmt::Debug for Engine {
@@ -264,6 +274,7 @@ impl Engine {
                 tx_queues: plan.tx_queues,
                 rx_ring_size: spec.rx_ring_size,
                 tx_ring_size: spec.tx_ring_size,
+                promiscuous: spec.promiscuous,
                 ..PortConfig::new(pool_of(plan.port_node[i]))
             };
             let port = ferroplane_pmd::open(&spec.dev, &pc).map_err(|e| EngineError::Port {
@@ -338,6 +349,7 @@ impl Engine {
             nb_rings: 0,
             quiet: false,
             stop_after: None,
+            commands: Commands::default(),
         })
     }
 
@@ -389,6 +401,36 @@ impl Engine {
         self.stop_after = Some(d);
     }
 
+    /// Registers telemetry command `name` (e.g. `/l3fwd/route/add`): a query `name` or
+    /// `name,ARGS` on the telemetry socket runs `handler(ARGS)` on the control thread (one
+    /// handler at a time, so handlers may own single-writer state such as an LPM table) and
+    /// replies `{"name": <its value>}` or `{"error": ...}`. Names start with `/`, have no `,`
+    /// or whitespace and do not shadow the built-in queries.
+    pub fn telemetry_command<F>(&mut self, name: &str, handler: F) -> Result<(), EngineError>
+    where
+        F: FnMut(&str) -> Result<serde_json::Value, String> + Send + 'static,
+    {
+        control::check_name(name, &self.commands.names()).map_err(|reason| {
+            EngineError::Command {
+                name: name.to_string(),
+                reason,
+            }
+        })?;
+        self.commands
+            .handlers
+            .push((name.to_string(), Box::new(handler)));
+        Ok(())
+    }
+
+    /// Runs `handler` on the control thread whenever the process gets SIGHUP (with
+    /// [`run`](Self::run); without a handler SIGHUP keeps its default action).
+    pub fn on_sighup<F>(&mut self, handler: F)
+    where
+        F: FnMut() + Send + 'static,
+    {
+        self.commands.on_hup = Some(Box::new(handler));
+    }
+
     /// Connects worker lcore `from` to worker lcore `to` with a single-producer,
     /// single-consumer ring of `capacity` (a power of two) mbufs. Returns the index `from`'s
     /// worker passes to [`crate::BurstCtx::enqueue`]; `to` polls the ring as one more source.
@@ -424,8 +466,8 @@ impl Engine {
         W: Worker + 'static,
         F: FnMut(&LcoreInfo) -> W,
     {
-        let signals =
-            ShutdownSignals::install().map_err(|e| EngineError::Signals(e.to_string()))?;
+        let signals = ShutdownSignals::install_with_hup(self.commands.on_hup.is_some())
+            .map_err(|e| EngineError::Signals(e.to_string()))?;
         self.run_inner(make, Arc::new(AtomicBool::new(false)), Some(signals))
     }
 
@@ -457,8 +499,10 @@ impl Engine {
             lcores,
             quiet,
             stop_after,
+            mut commands,
             ..
         } = self;
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Request>();
         let nb_ports = meta.len();
         let params = LoopParams {
             burst: config.burst,
@@ -513,6 +557,7 @@ impl Engine {
             started,
             plan: plan.clone(),
             last_ports: Mutex::new(Vec::new()),
+            commands: CommandClient::new(commands.names(), cmd_tx.clone()),
         });
         let mut servers = Vec::new();
         if let Some(path) = &config.telemetry {
@@ -532,9 +577,10 @@ impl Engine {
         let done = Arc::new(AtomicBool::new(false));
         let signal_thread = signals.map(|sig| {
             let (stop, done, ports) = (stop.clone(), done.clone(), ports.clone());
+            let hup = cmd_tx.clone();
             std::thread::Builder::new()
                 .name("fp-signals".into())
-                .spawn(move || signal_watch(sig, &stop, &done, &ports))
+                .spawn(move || signal_watch(sig, &stop, &done, &ports, &hup))
         });
         let signal_thread = match signal_thread {
             Some(Ok(h)) => Some(h),
@@ -617,7 +663,9 @@ impl Engine {
                     let (stop, source) = (stop.clone(), source.clone());
                     std::thread::Builder::new()
                         .name("fp-control".into())
-                        .spawn(move || control_loop(&stop, period, deadline, &source))
+                        .spawn(move || {
+                            control_loop(&stop, period, deadline, &source, &mut commands, &cmd_rx)
+                        })
                         .ok()
                 };
                 let guard_stop = StopOnPanic(&stop);
@@ -647,7 +695,9 @@ impl Engine {
                 })
             }
             None => {
-                control_loop(&stop, period, deadline, &source);
+                control_loop(&stop, period, deadline, &source, &mut commands, &cmd_rx);
+                drop(commands);
+                drop(cmd_rx);
                 Ok(())
             }
         };
@@ -741,6 +791,8 @@ fn control_loop(
     period: Option<Duration>,
     deadline: Option<Instant>,
     source: &EngineSource,
+    commands: &mut Commands,
+    requests: &std::sync::mpsc::Receiver<Request>,
 ) {
     let mut view = RateView::new();
     let mut next = period.map(|p| Instant::now() + p);
@@ -748,7 +800,8 @@ fn control_loop(
         view.lines(&source.ports(), &source.lcores());
     }
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(10));
+        // Application commands and SIGHUP run here, between the statistics ticks.
+        commands.serve(requests, Duration::from_millis(10));
         if deadline.is_some_and(|d| Instant::now() >= d) {
             stop.store(true, Ordering::SeqCst);
             break;
@@ -767,12 +820,23 @@ fn control_loop(
 /// A repeat of the first signal within this time is taken as the same request.
 const SIGNAL_DEBOUNCE: Duration = Duration::from_millis(100);
 
-fn signal_watch(sig: ShutdownSignals, stop: &AtomicBool, done: &AtomicBool, ports: &SharedPorts) {
+fn signal_watch(
+    sig: ShutdownSignals,
+    stop: &AtomicBool,
+    done: &AtomicBool,
+    ports: &SharedPorts,
+    hup: &std::sync::mpsc::Sender<Request>,
+) {
     let mut first: Option<(libc::c_int, Instant)> = None;
     while !done.load(Ordering::SeqCst) {
         let Some(signo) = sig.wait(Duration::from_millis(50)) else {
             continue;
         };
+        if signo == libc::SIGHUP {
+            // Handled on the control thread (gone once stopping: then it is ignored).
+            let _ = hup.send(Request::Hup);
+            continue;
+        }
         match first {
             None => {
                 eprintln!("ferroplane: signal {signo} received, stopping (again to exit at once)");
@@ -823,6 +887,8 @@ struct EngineSource {
     plan: Plan,
     /// Port counters as last read while the ports were open (they are closed at the end).
     last_ports: Mutex<Vec<PortSnapshot>>,
+    /// The application's telemetry commands.
+    commands: CommandClient,
 }
 
 impl StatsSource for EngineSource {
@@ -895,5 +961,13 @@ impl StatsSource for EngineSource {
             "worker_lcores": self.plan.workers.iter().map(|w| w.lcore).collect::<Vec<_>>(),
             "nb_ports": self.meta.len(),
         })
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.commands.names().to_vec()
+    }
+
+    fn command(&self, name: &str, args: &str) -> Option<Result<serde_json::Value, String>> {
+        self.commands.call(name, args)
     }
 }

@@ -1,4 +1,4 @@
-//! SIGINT/SIGTERM delivery through a self-pipe.
+//! SIGINT/SIGTERM (and, when the application asks, SIGHUP) delivery through a self-pipe.
 //!
 //! The handler only bumps an atomic counter and writes one byte to a non-blocking pipe (both
 //! async-signal-safe, no allocation, no lock); a control thread waits on the pipe's read end.
@@ -18,7 +18,9 @@ pub const SHUTDOWN_SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 extern "C" fn on_signal(sig: libc::c_int) {
     // Keep errno intact for the interrupted code.
     let saved = sys::errno();
-    RECEIVED.fetch_add(1, Ordering::SeqCst);
+    if sig != libc::SIGHUP {
+        RECEIVED.fetch_add(1, Ordering::SeqCst);
+    }
     sys::write_byte(WRITE_FD.load(Ordering::SeqCst), sig as u8);
     sys::set_errno(saved);
 }
@@ -34,6 +36,12 @@ pub struct ShutdownSignals {
 impl ShutdownSignals {
     /// Installs the handlers. Fails if another `ShutdownSignals` is alive.
     pub fn install() -> io::Result<Self> {
+        Self::install_with_hup(false)
+    }
+
+    /// Like [`install`](Self::install), and with `hup` also catches SIGHUP (delivered by
+    /// [`wait`](Self::wait) like the others, not counted by [`received`](Self::received)).
+    pub fn install_with_hup(hup: bool) -> io::Result<Self> {
         if INSTALLED.swap(true, Ordering::SeqCst) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -54,7 +62,8 @@ impl ShutdownSignals {
             write_fd,
             old: Vec::new(),
         };
-        for sig in SHUTDOWN_SIGNALS {
+        let hup_sig = hup.then_some(libc::SIGHUP);
+        for sig in SHUTDOWN_SIGNALS.into_iter().chain(hup_sig) {
             let old = sys::set_handler(sig, on_signal)?;
             me.old.push((sig, old));
         }
@@ -179,7 +188,11 @@ mod tests {
         assert_eq!(s.wait(Duration::from_secs(5)), Some(libc::SIGTERM));
         assert_eq!(s.received(), 1);
         drop(s);
-        // Reinstallable after drop.
-        drop(ShutdownSignals::install().unwrap());
+        // Reinstallable after drop; SIGHUP is delivered but not counted.
+        let s = ShutdownSignals::install_with_hup(true).unwrap();
+        // SAFETY: raising SIGHUP on ourselves, with our handler installed.
+        unsafe { libc::raise(libc::SIGHUP) };
+        assert_eq!(s.wait(Duration::from_secs(5)), Some(libc::SIGHUP));
+        assert_eq!(s.received(), 0);
     }
 }

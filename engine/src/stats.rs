@@ -277,6 +277,15 @@ pub trait StatsSource: Send + Sync {
     fn mempools(&self) -> Vec<MempoolSnapshot>;
     /// Free-form information about the process (version, pid, lcores, uptime...).
     fn info(&self) -> serde_json::Value;
+    /// The application's telemetry commands (besides the built-in queries).
+    fn commands(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Runs application command `name` with `args`; `None` if there is no such command.
+    fn command(&self, name: &str, args: &str) -> Option<Result<serde_json::Value, String>> {
+        let _ = (name, args);
+        None
+    }
 }
 
 /// Formats a packet rate.

@@ -16,6 +16,10 @@
 //! | `/lcores` | each worker lcore's counters (see [`LcoreSnapshot`]) |
 //! | `/mempools` | each pool's occupancy (see [`MempoolSnapshot`]) |
 //!
+//! Applications add their own commands ([`crate::Engine::telemetry_command`]), listed by `/`.
+//! As in DPDK, a command's parameters follow the first comma: `/l3fwd/route/add,10.0.0.0/8 1`
+//! runs `/l3fwd/route/add` with `10.0.0.0/8 1` and replies `{"/l3fwd/route/add": ...}`.
+//!
 //! An unknown query gets `{"error": "..."}`. Unlike DPDK (SOCK_SEQPACKET, a greeting, no
 //! newlines) this can be used with `socat - UNIX-CONNECT:PATH` or `nc -U PATH`.
 //!
@@ -63,7 +67,11 @@ const POLL: Duration = Duration::from_millis(20);
 pub fn answer(source: &dyn StatsSource, query: &str) -> Value {
     let q = query.trim();
     let body = match q {
-        "/" => json!(QUERIES),
+        "/" => {
+            let mut all: Vec<String> = QUERIES.iter().map(|s| s.to_string()).collect();
+            all.extend(source.commands());
+            json!(all)
+        }
         "/info" => source.info(),
         "/ports" => Value::Array(
             source
@@ -87,7 +95,20 @@ pub fn answer(source: &dyn StatsSource, query: &str) -> Value {
                     Some(p) => serde_json::to_value(p).unwrap_or(Value::Null),
                     None => return json!({"error": format!("no port {id}")}),
                 },
-                None => return json!({"error": format!("unknown query '{q}'; try '/'")}),
+                None => {
+                    let (name, args) = q.split_once(',').unwrap_or((q, ""));
+                    match source.command(name, args.trim()) {
+                        Some(Ok(v)) => {
+                            let mut m = serde_json::Map::new();
+                            m.insert(name.to_string(), v);
+                            return Value::Object(m);
+                        }
+                        Some(Err(e)) => return json!({ "error": format!("{name}: {e}") }),
+                        None => {
+                            return json!({"error": format!("unknown query '{q}'; try '/'")});
+                        }
+                    }
+                }
             }
         }
     };
@@ -492,6 +513,16 @@ mod tests {
         fn info(&self) -> Value {
             json!({"pid": std::process::id()})
         }
+        fn commands(&self) -> Vec<String> {
+            vec!["/app/echo".into()]
+        }
+        fn command(&self, name: &str, args: &str) -> Option<Result<Value, String>> {
+            match (name, args) {
+                ("/app/echo", "") => Some(Err("nothing to echo".into())),
+                ("/app/echo", a) => Some(Ok(json!(a))),
+                _ => None,
+            }
+        }
     }
 
     fn fake() -> Arc<Fake> {
@@ -520,7 +551,14 @@ mod tests {
         let mut conn = BufReader::new(UnixStream::connect(&path).unwrap());
 
         let root = query(&mut conn, "/");
-        assert_eq!(root["/"].as_array().unwrap().len(), QUERIES.len());
+        assert_eq!(root["/"].as_array().unwrap().len(), QUERIES.len() + 1);
+        assert_eq!(root["/"][QUERIES.len()], "/app/echo");
+        let echo = query(&mut conn, "/app/echo,hello world");
+        assert_eq!(echo["/app/echo"], "hello world");
+        assert_eq!(
+            query(&mut conn, "/app/echo")["error"],
+            "/app/echo: nothing to echo"
+        );
 
         let ports = query(&mut conn, "/ports");
         assert_eq!(ports["/ports"][0]["name"], "null0");

@@ -43,6 +43,20 @@ pub trait Worker: Send {
     /// [`BurstCtx::enqueue`] or dropped with [`BurstCtx::drop`]. Mbufs left in `burst` when this
     /// returns are freed and counted as application drops of reason "other".
     fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst);
+
+    /// How often [`Worker::on_tick`] runs; `None` (the default) never calls it. Read once at
+    /// start.
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Timer work that must happen without traffic (retries, timeouts, LPM quiescent
+    /// states): called between polls, at most once per [`Worker::tick_interval`], whether or
+    /// not packets arrived. `now_tsc` is the TSC reading of this loop iteration
+    /// ([`crate::tsc::to_ns`] converts). The context's RX port and queue are `u16::MAX`.
+    fn on_tick(&mut self, ctx: &mut BurstCtx<'_>, now_tsc: u64) {
+        let _ = (ctx, now_tsc);
+    }
 }
 
 /// What an lcore polls.
@@ -294,6 +308,12 @@ impl<W: Worker + ?Sized> Worker for Box<W> {
     fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
         (**self).process(ctx, burst)
     }
+    fn tick_interval(&self) -> Option<Duration> {
+        (**self).tick_interval()
+    }
+    fn on_tick(&mut self, ctx: &mut BurstCtx<'_>, now_tsc: u64) {
+        (**self).on_tick(ctx, now_tsc)
+    }
 }
 
 /// Parameters of the loop.
@@ -404,7 +424,12 @@ impl LcoreLoop {
         let mut burst = MbufBurst::new();
         let stats = &*self.stats;
         let prefetch_data = worker.prefetch();
+        // u64::MAX: no ticks (the comparison below never holds).
+        let tick = worker
+            .tick_interval()
+            .map_or(u64::MAX, |d| tsc::ticks(d).max(1));
         let mut last_drain = tsc::now();
+        let mut last_tick = last_drain;
         while !stop.load(Ordering::Relaxed) {
             let mut got = 0usize;
             for src in self.sources.iter_mut() {
@@ -452,6 +477,18 @@ impl LcoreLoop {
             }
             stats.core.polls.add(1);
             let now = tsc::now();
+            if now.wrapping_sub(last_tick) >= tick {
+                last_tick = now;
+                let mut ctx = BurstCtx {
+                    lcore: self.lcore,
+                    port: u16::MAX,
+                    queue: u16::MAX,
+                    ring: None,
+                    out: &mut self.out,
+                    stats,
+                };
+                worker.on_tick(&mut ctx, now);
+            }
             if now.wrapping_sub(last_drain) >= drain {
                 self.out.flush_all(stats);
                 last_drain = now;

@@ -717,3 +717,137 @@ fn mbufs_left_in_rings_at_exit_are_freed_and_counted() {
     assert_eq!(pool.in_use(), 0);
     assert_eq!(r.pool_in_use, 0);
 }
+
+/// Sends, from its timer tick, the frames a telemetry command asked for: no RX traffic at all.
+struct Ticker {
+    pool: Mempool,
+    pending: Arc<std::sync::atomic::AtomicU32>,
+    ticks: Arc<std::sync::atomic::AtomicU64>,
+    next_tag: u32,
+}
+
+impl Worker for Ticker {
+    fn process(&mut self, _ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+        burst.clear();
+    }
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(1))
+    }
+    fn on_tick(&mut self, ctx: &mut BurstCtx<'_>, _now_tsc: u64) {
+        assert_eq!(ctx.rx_port(), u16::MAX);
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        while self.pending.load(Ordering::Acquire) > 0 {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            self.next_tag += 1;
+            let f = test_frame(
+                MacAddr([2, 0, 0, 0, 0, 0xee]),
+                MacAddr([2, 0, 0, 0, 0, 7]),
+                self.next_tag,
+                64,
+            );
+            let mut m = self.pool.alloc().expect("engine pool");
+            m.append(f.len()).unwrap().copy_from_slice(&f);
+            ctx.tx(1, m);
+        }
+    }
+}
+
+#[test]
+fn ticks_run_without_traffic_and_app_commands_reach_the_control_thread() {
+    let _g = serial();
+    let pool = test_pool(256);
+    let (a, b) = (unique("a"), unique("b"));
+    let end_a = TestEnd::open(&a, &pool, 256);
+    let mut end_b = TestEnd::open(&b, &pool, 256);
+    let sock = std::env::temp_dir().join(format!("{}.sock", unique("fptick")));
+    let mut cfg = two_ring_ports(&a, &b);
+    cfg.telemetry = Some(sock.clone());
+    let mut engine = Engine::new(cfg).unwrap();
+    engine.quiet(true);
+    let pending = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let ticks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let threads = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let (p, t) = (pending.clone(), threads.clone());
+        engine
+            .telemetry_command("/test/emit", move |args| {
+                let n: u32 = args.parse().map_err(|_| format!("bad count '{args}'"))?;
+                t.lock().unwrap().push(
+                    std::thread::current()
+                        .name()
+                        .unwrap_or("unnamed")
+                        .to_string(),
+                );
+                p.fetch_add(n, Ordering::AcqRel);
+                Ok(serde_json::json!({ "queued": n }))
+            })
+            .unwrap();
+    }
+    // Names are checked.
+    let e = engine.telemetry_command("/ports", |_| Ok(serde_json::Value::Null));
+    assert!(e.unwrap_err().to_string().contains("'/ports'"));
+    let e = engine.telemetry_command("/test/emit", |_| Ok(serde_json::Value::Null));
+    assert!(e.unwrap_err().to_string().contains("already registered"));
+    let engine_pool = engine.pool().clone();
+    let (p, t) = (pending.clone(), ticks.clone());
+    let (stop, h) = start(engine, move |_| Ticker {
+        pool: engine_pool.clone(),
+        pending: p.clone(),
+        ticks: t.clone(),
+        next_tag: 0,
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let conn = loop {
+        match UnixStream::connect(&sock) {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => panic!("telemetry socket: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let mut conn = BufReader::new(conn);
+    let mut q = |query: &str| -> serde_json::Value {
+        conn.get_mut()
+            .write_all(format!("{query}\n").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        conn.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let root = q("/");
+    assert!(
+        root["/"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "/test/emit"),
+        "{root}"
+    );
+    assert_eq!(q("/test/emit,3")["/test/emit"]["queued"], 3);
+    assert!(
+        q("/test/emit,x")["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad count 'x'")
+    );
+    // Sent from the tick, with no packet received: they leave on port 1.
+    let got = end_b.recv(3, Duration::from_secs(5));
+    assert_eq!(got, vec![(7, 1), (7, 2), (7, 3)]);
+    // At least a few ticks per 100 ms, however loaded the machine.
+    let t0 = ticks.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(200));
+    let t1 = ticks.load(Ordering::Relaxed);
+    println!("ticks in 200 ms: {}", t1 - t0);
+    assert!(t1 - t0 >= 4, "ticks in 200 ms: {}", t1 - t0);
+    stop.store(true, Ordering::SeqCst);
+    let r = h.join().unwrap();
+    assert_eq!(r.totals.rx, 0);
+    assert_eq!(r.totals.tx, 3);
+    // Handlers ran on the control thread, not on a telemetry client's.
+    for name in threads.lock().unwrap().iter() {
+        assert!(!name.starts_with("fp-telemetry"), "{name}");
+    }
+    assert_eq!(threads.lock().unwrap().len(), 1);
+    drop((end_a, end_b));
+    assert_eq!(pool.in_use(), 0);
+    assert_eq!(r.pool_in_use, 0);
+}

@@ -16,7 +16,7 @@ use crate::{LookupImpl, LpmConfig, LpmError, NO_ROUTE};
 pub const MAX_NEXT_HOP4: u32 = (1 << 24) - 1;
 const NH_BITS: u32 = 24;
 /// How far ahead the scalar bulk lookup prefetches tbl24 entries.
-const PREFETCH_AHEAD: usize = 16;
+const PREFETCH_AHEAD: usize = 32;
 
 #[inline(always)]
 fn key(ip: u32) -> u128 {

@@ -2,11 +2,14 @@
 //!
 //! RX fills one, the worker processes it in place, TX drains it from the front. Whatever is
 //! dropped, cleared or removed is freed in bulk (one pool `put` per pool run).
+//!
+//! The slots hold [`RawMbuf`] tokens (the same bits as an [`Mbuf`]), always initialised: the
+//! first `len` are owned mbufs, the rest stale copies nobody turns back into mbufs. So rings and
+//! pools can copy tokens straight into and out of the slots in bulk.
 
-use std::mem::MaybeUninit;
 use std::ops::{Bound, RangeBounds};
 
-use crate::mbuf::{FreeBatch, Mbuf};
+use crate::mbuf::{FreeBatch, Mbuf, RawMbuf, free_raw_bulk};
 
 /// Capacity of an [`MbufBurst`].
 pub const MAX_BURST: usize = 64;
@@ -14,8 +17,13 @@ pub const MAX_BURST: usize = 64;
 /// Up to [`MAX_BURST`] mbufs, in order.
 pub struct MbufBurst {
     len: usize,
-    slots: [MaybeUninit<Mbuf>; MAX_BURST],
+    /// `slots[..len]` are owned mbufs as tokens; the rest are stale and never used.
+    slots: [RawMbuf; MAX_BURST],
 }
+
+// `as_slice` views the token slots as mbufs: same size (both wrap one pointer).
+const _: () = assert!(std::mem::size_of::<RawMbuf>() == std::mem::size_of::<Mbuf>());
+const _: () = assert!(std::mem::align_of::<RawMbuf>() == std::mem::align_of::<Mbuf>());
 
 impl Default for MbufBurst {
     fn default() -> Self {
@@ -34,7 +42,7 @@ impl MbufBurst {
     pub const fn new() -> Self {
         MbufBurst {
             len: 0,
-            slots: [const { MaybeUninit::uninit() }; MAX_BURST],
+            slots: [RawMbuf::dangling(); MAX_BURST],
         }
     }
 
@@ -68,7 +76,7 @@ impl MbufBurst {
         if self.len == MAX_BURST {
             return Err(m);
         }
-        self.slots[self.len].write(m);
+        self.slots[self.len] = m.into_raw();
         self.len += 1;
         Ok(())
     }
@@ -80,14 +88,15 @@ impl MbufBurst {
             return None;
         }
         self.len -= 1;
-        // SAFETY: slot `len` was initialised and is now outside the live prefix.
-        Some(unsafe { self.slots[self.len].assume_init_read() })
+        // SAFETY: slot `len` held an owned token and is now outside the live prefix.
+        Some(unsafe { Mbuf::from_raw(self.slots[self.len]) })
     }
 
     /// The mbufs, as a slice.
     #[inline]
     pub fn as_slice(&self) -> &[Mbuf] {
-        // SAFETY: the first `len` slots are initialised; MaybeUninit<Mbuf> has Mbuf's layout.
+        // SAFETY: the first `len` slots are owned tokens; `RawMbuf` and `Mbuf` are both
+        // `repr(transparent)` over the same pointer, so a token is a valid `Mbuf`.
         unsafe { std::slice::from_raw_parts(self.slots.as_ptr().cast::<Mbuf>(), self.len) }
     }
 
@@ -122,17 +131,53 @@ impl MbufBurst {
     }
 
     /// Frees the mbufs from `len` on, in bulk.
+    #[inline]
     pub fn truncate(&mut self, len: usize) {
         if len >= self.len {
             return;
         }
         let old = self.len;
         self.len = len;
-        let mut batch = FreeBatch::new();
-        for slot in &mut self.slots[len..old] {
-            // SAFETY: initialised (it was in the live prefix) and read once.
-            batch.add_chain(unsafe { slot.assume_init_read() });
+        // SAFETY: the tokens were owned by the live prefix, which no longer includes them.
+        unsafe { free_raw_bulk(&self.slots[len..old]) };
+    }
+
+    /// The free slots after the live mbufs, for a ring or pool to write owned tokens into
+    /// before [`commit`](Self::commit).
+    #[inline]
+    pub(crate) fn spare_raw(&mut self) -> &mut [RawMbuf] {
+        &mut self.slots[self.len..]
+    }
+
+    /// Makes the first `n` spare slots live.
+    ///
+    /// # Safety
+    /// They hold owned tokens (each from `Mbuf::into_raw`, not owned by anything else), and
+    /// `n <= self.free()`.
+    #[inline]
+    pub(crate) unsafe fn commit(&mut self, n: usize) {
+        debug_assert!(n <= self.free());
+        self.len += n;
+    }
+
+    /// The live mbufs as tokens, for a ring to copy before [`forget_front`](Self::forget_front).
+    #[inline]
+    pub(crate) fn live_raw(&self) -> &[RawMbuf] {
+        &self.slots[..self.len]
+    }
+
+    /// Removes the first `n` mbufs without freeing them (their ownership moved elsewhere, e.g.
+    /// into a ring); the rest move to the front.
+    ///
+    /// # Safety
+    /// The first `n` tokens are now owned by someone else; `n <= self.len()`.
+    #[inline]
+    pub(crate) unsafe fn forget_front(&mut self, n: usize) {
+        debug_assert!(n <= self.len);
+        if n < self.len {
+            self.slots.copy_within(n..self.len, 0);
         }
+        self.len -= n;
     }
 
     /// Removes the mbufs in `range` and yields them by value; the ones not consumed are freed
@@ -174,19 +219,16 @@ impl MbufBurst {
         };
         g.burst.len = 0;
         while g.processed < len {
-            // SAFETY: slot `processed` is initialised and not yet moved.
-            let m = unsafe { g.burst.slots[g.processed].assume_init_mut() };
+            let slot: *mut RawMbuf = &mut g.burst.slots[g.processed];
+            // SAFETY: slot `processed` holds an owned token not yet moved; `Mbuf` has the
+            // token's layout, and the reference ends before the slot is touched again.
+            let m = unsafe { &mut *slot.cast::<Mbuf>() };
             if keep(m) {
-                if g.kept != g.processed {
-                    // SAFETY: moving an initialised slot down into a vacated one.
-                    let m = unsafe { g.burst.slots[g.processed].assume_init_read() };
-                    g.burst.slots[g.kept].write(m);
-                }
+                g.burst.slots[g.kept] = g.burst.slots[g.processed];
                 g.kept += 1;
             } else {
-                // SAFETY: initialised; read once, the slot becomes vacant.
-                let m = unsafe { g.burst.slots[g.processed].assume_init_read() };
-                g.batch.add_chain(m);
+                // SAFETY: an owned token, turned back once; the slot becomes vacant.
+                g.batch.add_chain(unsafe { Mbuf::from_raw(g.burst.slots[g.processed]) });
             }
             g.processed += 1;
         }
@@ -205,12 +247,10 @@ impl Drop for RetainGuard<'_> {
     fn drop(&mut self) {
         let rest = self.len - self.processed;
         if rest > 0 && self.kept != self.processed {
-            // SAFETY: slots processed..len are initialised (not visited, after a panic); move them
-            // down after the kept ones (the ranges may overlap: `copy`).
-            unsafe {
-                let base = self.burst.slots.as_mut_ptr();
-                std::ptr::copy(base.add(self.processed), base.add(self.kept), rest);
-            }
+            // Slots processed..len are owned (not visited, after a panic): move them down.
+            self.burst
+                .slots
+                .copy_within(self.processed..self.len, self.kept);
         }
         self.burst.len = self.kept + rest;
         self.batch.flush();
@@ -255,8 +295,8 @@ impl Iterator for Drain<'_> {
         if self.next == self.end {
             return None;
         }
-        // SAFETY: slots next..end are initialised and each is read once.
-        let m = unsafe { self.burst.slots[self.next].assume_init_read() };
+        // SAFETY: slots next..end hold owned tokens and each is turned back once.
+        let m = unsafe { Mbuf::from_raw(self.burst.slots[self.next]) };
         self.next += 1;
         Some(m)
     }
@@ -270,19 +310,17 @@ impl ExactSizeIterator for Drain<'_> {}
 
 impl Drop for Drain<'_> {
     fn drop(&mut self) {
-        let mut batch = FreeBatch::new();
-        while self.next < self.end {
-            // SAFETY: as in `next`.
-            batch.add_chain(unsafe { self.burst.slots[self.next].assume_init_read() });
-            self.next += 1;
+        if self.next < self.end {
+            // SAFETY: as in `next`: owned tokens, consumed here once.
+            unsafe { free_raw_bulk(&self.burst.slots[self.next..self.end]) };
+            self.next = self.end;
         }
         let start = self.burst.len;
         if self.tail_len > 0 && start != self.end {
-            // SAFETY: slots end..end+tail_len are initialised; moved down to start (overlap ok).
-            unsafe {
-                let base = self.burst.slots.as_mut_ptr();
-                std::ptr::copy(base.add(self.end), base.add(start), self.tail_len);
-            }
+            // Slots end..end+tail_len are owned: move them down to start.
+            self.burst
+                .slots
+                .copy_within(self.end..self.end + self.tail_len, start);
         }
         self.burst.len = start + self.tail_len;
     }

@@ -18,6 +18,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::burst::MAX_BURST;
 use crate::error::MbufError;
 use crate::meta::{MbufMeta, PacketInfo};
 use crate::pool::PoolInner;
@@ -48,6 +49,12 @@ impl RawMbuf {
     /// A placeholder token (for initialising arrays); never turned into an mbuf.
     pub(crate) const fn dangling() -> RawMbuf {
         RawMbuf(NonNull::dangling())
+    }
+
+    /// The token of the mbuf whose metadata is `meta` (ownership is the caller's business).
+    #[inline(always)]
+    pub(crate) const fn from_meta(meta: NonNull<MbufMeta>) -> RawMbuf {
+        RawMbuf(meta)
     }
 }
 
@@ -103,6 +110,60 @@ fn release_segment(m: NonNull<MbufMeta>) -> Option<(*const PoolInner, u32, Optio
     let out = (meta.pool, meta.chunk_index, next);
     reset(meta);
     Some(out)
+}
+
+/// Resets a single-segment, uniquely owned segment (`next` is `None`, the count is 1).
+#[inline(always)]
+fn reset_single(meta: &mut MbufMeta) {
+    debug_assert!(meta.next.is_none());
+    meta.pkt_len = 0;
+    meta.data_off = meta.default_data_off;
+    meta.data_len = 0;
+    meta.nb_segs = 1;
+    meta.info = PacketInfo::default();
+}
+
+/// Frees the mbufs behind `raws` in bulk. The common case (unique, one segment) is reset in
+/// place and its index collected; each run of one pool goes back in one `put` (straight into
+/// the lcore cache). Shared or chained mbufs take the general path.
+///
+/// # Safety
+/// Each token is owned by the caller (made by `Mbuf::into_raw` and not turned back), and is
+/// consumed here: the caller must not use it again.
+#[inline]
+pub(crate) unsafe fn free_raw_bulk(raws: &[RawMbuf]) {
+    let mut indices = [0u32; MAX_BURST];
+    let mut pool: *const PoolInner = std::ptr::null();
+    let mut n = 0;
+    for &r in raws {
+        {
+            // SAFETY: the caller owns a reference, so the metadata is live; shared access.
+            let meta = unsafe { r.0.as_ref() };
+            if meta.refcnt.load(Ordering::Acquire) != 1 || meta.next.is_some() {
+                // SAFETY: an owned token, turned back once.
+                drop(unsafe { Mbuf::from_raw(r) });
+                continue;
+            }
+            if meta.pool != pool || n == MAX_BURST {
+                if n > 0 {
+                    // SAFETY: pools outlive their mbufs.
+                    unsafe { &*pool }.put(&indices[..n]);
+                }
+                pool = meta.pool;
+                n = 0;
+            }
+        }
+        // SAFETY: a count of 1 is our reference: no other handle or link can reach this
+        // metadata, and none can appear (cloning needs a handle).
+        let meta = unsafe { &mut *r.0.as_ptr() };
+        indices[n] = meta.chunk_index;
+        n += 1;
+        reset_single(meta);
+    }
+    if n > 0 {
+        // SAFETY: pools outlive their mbufs.
+        unsafe { &*pool }.put(&indices[..n]);
+    }
 }
 
 /// Chunk indices freed in a row, grouped by pool, returned in one `put` per pool change or 64.
@@ -247,6 +308,58 @@ impl Mbuf {
             meta.data_len = len;
             meta.pkt_len = len as u32;
         }
+    }
+
+    /// Sets the length of an mbuf fresh from the pool.
+    ///
+    /// # Safety
+    /// The mbuf was just allocated (count 1, one segment, default headroom) and `len` fits in
+    /// its data room.
+    #[inline(always)]
+    pub(crate) unsafe fn set_fresh_len(&mut self, len: u16) {
+        // SAFETY: fresh from the pool (the caller's promise): this handle is the only reference
+        // and `&mut self` keeps it so.
+        let m = unsafe { &mut *self.meta.as_ptr() };
+        debug_assert!(m.refcnt.load(Ordering::Relaxed) == 1 && m.next.is_none());
+        debug_assert!(m.data_off as usize + len as usize <= m.buf_len as usize);
+        m.data_len = len;
+        m.pkt_len = len as u32;
+    }
+
+    /// Sets the data length of a unique, single-segment mbuf (such as one fresh from the pool)
+    /// to `len`, growing or shrinking it at the end, with one bounds check. Cheaper than
+    /// [`append`](Self::append) for drivers that fill whole frames. The bytes it exposes hold
+    /// whatever the buffer held before. Refused if shared ([`MbufError::Shared`]), chained or
+    /// too long ([`MbufError::NoTailroom`]).
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> Result<(), MbufError> {
+        let m = self.meta_mut()?;
+        let room = m.buf_len as usize - m.data_off as usize;
+        if len > room || m.next.is_some() {
+            return Err(MbufError::NoTailroom {
+                requested: len,
+                available: if m.next.is_some() { 0 } else { room },
+            });
+        }
+        m.data_len = len as u16;
+        m.pkt_len = len as u32;
+        Ok(())
+    }
+
+    /// Classifies the packet (Ethernet first, [`ferroplane_net::parse`]) and stores its packet
+    /// type, header lengths and VLAN TCIs in the metadata ([`ferroplane_net::fill_meta`]);
+    /// returns what was found. Parses the first segment only. On a parse error the metadata
+    /// gets packet type `UNKNOWN` and zero lengths. Refused if shared.
+    pub fn parse_packet_type(
+        &mut self,
+    ) -> Result<Result<ferroplane_net::PacketInfo, ferroplane_net::ParseError>, MbufError> {
+        let m = self.meta_mut()?;
+        // SAFETY: as in `data`: the first segment's data, in the chunk this mbuf owns uniquely;
+        // it does not overlap the metadata written through `m.info`.
+        let data = unsafe {
+            std::slice::from_raw_parts(m.buf_addr.add(m.data_off as usize), m.data_len as usize)
+        };
+        Ok(ferroplane_net::fill_meta(data, &mut m.info))
     }
 
     /// Number of handles and chain links sharing this segment.

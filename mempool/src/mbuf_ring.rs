@@ -27,38 +27,30 @@ impl std::fmt::Debug for MbufRing {
     }
 }
 
-/// Moves all of `burst` into `enqueue` (given tokens, returning how many it took from the
-/// front); the ones not taken go back to the front of `burst`, in order.
+/// Lets `enqueue` copy the tokens of `burst` straight from its slots (returning how many it
+/// took from the front); those leave the burst, the rest move to its front, in order.
+#[inline]
 fn enqueue_from(burst: &mut MbufBurst, enqueue: impl FnOnce(&[RawMbuf]) -> usize) -> usize {
-    let mut raws = [RawMbuf::dangling(); MAX_BURST];
-    let mut n = 0;
-    for m in burst.drain(..) {
-        raws[n] = m.into_raw();
-        n += 1;
-    }
-    let done = enqueue(&raws[..n]);
-    for &r in &raws[done..n] {
-        // SAFETY: tokens made above and not enqueued are turned back once; the burst has room
-        // since they came out of it.
-        let _ = burst.push(unsafe { Mbuf::from_raw(r) });
-    }
+    let n = burst.len();
+    let done = enqueue(burst.live_raw()).min(n);
+    // SAFETY: the ring now owns the first `done` tokens.
+    unsafe { burst.forget_front(done) };
     done
 }
 
-/// Appends the mbufs `dequeue` writes into a prefix of the token buffer (at most `room`).
+/// Lets `dequeue` write tokens straight into the free slots of `burst` (at most `room`).
+#[inline]
 fn dequeue_into(
     burst: &mut MbufBurst,
     room: usize,
     dequeue: impl FnOnce(&mut [RawMbuf]) -> usize,
 ) -> usize {
-    let mut raws = [RawMbuf::dangling(); MAX_BURST];
-    let room = room.min(burst.free());
-    let n = dequeue(&mut raws[..room]);
-    for &r in &raws[..n] {
-        // SAFETY: every token in a ring came from `into_raw` and is dequeued once. There is
-        // room: at most `burst.free()` were dequeued.
-        let _ = burst.push(unsafe { Mbuf::from_raw(r) });
-    }
+    let spare = burst.spare_raw();
+    let room = room.min(spare.len());
+    let n = dequeue(&mut spare[..room]).min(room);
+    // SAFETY: every token in a ring came from `into_raw` and is dequeued once, so the `n`
+    // written are owned by us now.
+    unsafe { burst.commit(n) };
     n
 }
 

@@ -240,6 +240,12 @@ pub struct PacketInfo {
     pub l3_len: u16,
     /// L4 header length in bytes.
     pub l4_len: u16,
+    /// Outer L2 header length of a tunnelled packet (0 otherwise), as DPDK's `outer_l2_len`.
+    pub outer_l2_len: u16,
+    /// Outer L3 header length of a tunnelled packet (0 otherwise), as DPDK's `outer_l3_len`.
+    pub outer_l3_len: u16,
+    /// Outer VLAN TCI of a QinQ frame (0 otherwise), as DPDK's `vlan_tci_outer`.
+    pub vlan_tci_outer: u16,
     /// Free for the application.
     pub user_data: u64,
     /// Receive timestamp (nanoseconds, with [`OffloadFlags::RX_TIMESTAMP`]).
@@ -274,6 +280,47 @@ pub(crate) struct MbufMeta {
     /// The pool's headroom: `data_off` after a reset.
     pub(crate) default_data_off: u16,
     pub(crate) info: PacketInfo,
+}
+
+/// `ferroplane_net::fill_meta` writes packet metadata through this (see
+/// [`Mbuf::parse_packet_type`]). The lengths follow DPDK's TX-offload convention: for a tunnel,
+/// `outer_l2/outer_l3` are the outer headers and `l2_len` spans outer L4 + tunnel + inner L2.
+impl ferroplane_net::PacketMeta for PacketInfo {
+    #[inline]
+    fn set_packet_type(&mut self, ptype: u32) {
+        self.packet_type = ptype;
+    }
+    #[inline]
+    fn set_l2_len(&mut self, len: u16) {
+        self.l2_len = len;
+    }
+    #[inline]
+    fn set_l3_len(&mut self, len: u16) {
+        self.l3_len = len;
+    }
+    #[inline]
+    fn set_l4_len(&mut self, len: u16) {
+        self.l4_len = len;
+    }
+    #[inline]
+    fn set_outer_l2_len(&mut self, len: u16) {
+        self.outer_l2_len = len;
+    }
+    #[inline]
+    fn set_outer_l3_len(&mut self, len: u16) {
+        self.outer_l3_len = len;
+    }
+    #[inline]
+    fn set_vlan_tci(&mut self, tci: u16) {
+        // A tag the driver stripped is not in the data: keep the TCI it reported.
+        if !self.ol_flags.contains(OffloadFlags::RX_VLAN_STRIPPED) {
+            self.vlan_tci = tci;
+        }
+    }
+    #[inline]
+    fn set_vlan_tci_outer(&mut self, tci: u16) {
+        self.vlan_tci_outer = tci;
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<MbufMeta>() == META_SIZE);

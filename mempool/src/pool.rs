@@ -23,7 +23,7 @@ use ferroplane_ring::Ring;
 use crate::cache::{LcoreCache, SharedCounters};
 use crate::error::{MempoolError, RegionError};
 use crate::lcore::{self, MAX_LCORES};
-use crate::mbuf::{self, Mbuf};
+use crate::mbuf::{self, Mbuf, RawMbuf};
 use crate::meta::{META_SIZE, MbufMeta};
 use crate::region::{HugePolicy, HugeRegion, RegionConfig};
 use crate::{MAX_BURST, MbufBurst};
@@ -592,13 +592,33 @@ impl Mempool {
         if !pool.get(indices) {
             return 0;
         }
-        for &index in indices.iter() {
-            // SAFETY: as in `alloc`.
-            let m = unsafe { Mbuf::from_meta(pool.meta_ptr(index)) };
-            // Room was checked above.
-            if let Err(m) = burst.push(m) {
-                drop(m);
-            }
+        let spare = burst.spare_raw();
+        for (slot, &index) in spare.iter_mut().zip(indices.iter()) {
+            *slot = RawMbuf::from_meta(pool.meta_ptr(index));
+        }
+        // SAFETY: the `n` spare slots (room checked above) now hold tokens of objects just
+        // taken out of the pool, owned by nobody else, with reset metadata.
+        unsafe { burst.commit(n) };
+        n
+    }
+
+    /// Like [`alloc_bulk`](Self::alloc_bulk), with each new mbuf's data length set to `len`
+    /// (checked against the data room once): for drivers that fill whole frames. Returns `n`, or
+    /// 0 if the pool cannot supply them all (counted), `burst` lacks room, or `len` exceeds
+    /// [`data_room`](Self::data_room) (not counted).
+    #[inline]
+    pub fn alloc_bulk_len(&self, burst: &mut MbufBurst, n: usize, len: usize) -> usize {
+        let pool = self.inner();
+        if len > pool.buf_len as usize - pool.headroom as usize {
+            return 0;
+        }
+        let start = burst.len();
+        if self.alloc_bulk(burst, n) != n {
+            return 0;
+        }
+        for m in &mut burst.as_mut_slice()[start..] {
+            // SAFETY: fresh from the pool, and `len` fits the data room (checked above).
+            unsafe { m.set_fresh_len(len as u16) };
         }
         n
     }

@@ -766,3 +766,181 @@ fn threads_pass_chains_and_clones() {
     receiver.join().unwrap();
     assert_eq!(p.in_use(), 0);
 }
+
+#[test]
+fn set_len_and_alloc_bulk_len() {
+    let p = pool(16, 0);
+    let mut m = p.alloc().unwrap();
+    m.set_len(60).unwrap();
+    assert_eq!((m.len(), m.pkt_len(), m.tailroom()), (60, 60, DEFAULT_DATA_ROOM - 60));
+    m.set_len(10).unwrap();
+    assert_eq!((m.len(), m.pkt_len()), (10, 10));
+    assert!(matches!(
+        m.set_len(DEFAULT_DATA_ROOM + 1),
+        Err(MbufError::NoTailroom { requested, available })
+            if requested == DEFAULT_DATA_ROOM + 1 && available == DEFAULT_DATA_ROOM
+    ));
+    assert_eq!(m.len(), 10, "a refused set_len changes nothing");
+    m.set_len(DEFAULT_DATA_ROOM).unwrap();
+    // Shared or chained: refused.
+    let c = m.clone();
+    assert!(matches!(m.set_len(5), Err(MbufError::Shared { refcnt: 2 })));
+    drop(c);
+    m.set_len(4).unwrap();
+    m.chain(filled(&p, b"tail")).unwrap();
+    assert!(matches!(m.set_len(5), Err(MbufError::NoTailroom { .. })));
+    assert_eq!(m.pkt_len(), 8);
+    drop(m);
+
+    let mut b = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut b, 3), 3);
+    assert_eq!(p.alloc_bulk_len(&mut b, 5, 64), 5);
+    assert_eq!(b.len(), 8);
+    for (i, m) in b.iter().enumerate() {
+        let want = if i < 3 { 0 } else { 64 };
+        assert_eq!((m.len(), m.pkt_len(), m.nb_segs()), (want, want, 1));
+        assert_eq!(m.headroom(), DEFAULT_HEADROOM);
+    }
+    // Too long for the data room: nothing taken, not a pool failure.
+    assert_eq!(p.alloc_bulk_len(&mut b, 2, DEFAULT_DATA_ROOM + 1), 0);
+    assert_eq!(p.alloc_bulk_len(&mut b, 2, DEFAULT_DATA_ROOM), 2);
+    assert_eq!(p.alloc_failures(), 0);
+    // More than the pool has: all or nothing, counted.
+    assert_eq!(p.alloc_bulk_len(&mut b, 7, 64), 0);
+    assert_eq!(p.alloc_failures(), 1);
+    assert_eq!(p.in_use(), 10);
+    drop(b);
+    assert_eq!(p.in_use(), 0);
+    // Lengths do not survive a free.
+    let m = p.alloc().unwrap();
+    assert_eq!(m.len(), 0);
+}
+
+/// Ethernet + IPv4 + UDP to `dport` with `payload`, checksums left zero.
+fn udp_frame(dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 42];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&((28 + payload.len()) as u16).to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    f[36..38].copy_from_slice(&dport.to_be_bytes());
+    f[38..40].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn parse_packet_type_fills_metadata() {
+    let p = pool(8, 0);
+    let mut m = filled(&p, &udp_frame(53, &[0xab; 20]));
+    let info = m.parse_packet_type().unwrap().unwrap();
+    assert_eq!(info.ptype, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_UDP);
+    let i = m.info();
+    assert_eq!(i.packet_type, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_UDP);
+    assert_eq!((i.l2_len, i.l3_len, i.l4_len), (14, 20, 8));
+    assert_eq!((i.outer_l2_len, i.outer_l3_len, i.vlan_tci), (0, 0, 0));
+
+    // VLAN-tagged VXLAN: outer lengths, inner TCP, the tag's TCI.
+    let mut inner = vec![0u8; 14 + 20 + 20];
+    inner[12..14].copy_from_slice(&[0x08, 0x00]);
+    inner[14] = 0x45;
+    inner[16..18].copy_from_slice(&40u16.to_be_bytes());
+    inner[22] = 64;
+    inner[23] = 6;
+    inner[14 + 20 + 12] = 5 << 4; // TCP data offset
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0, 0x2a, 0];
+    vx.extend_from_slice(&inner);
+    let mut f = udp_frame(4789, &vx);
+    f.splice(12..12, [0x81, 0x00, 0x20, 0x07]);
+    let mut m2 = filled(&p, &f);
+    m2.parse_packet_type().unwrap().unwrap();
+    let i = m2.info();
+    assert_eq!(i.packet_type & ptype::TUNNEL_MASK, ptype::TUNNEL_VXLAN);
+    assert_eq!(i.packet_type & ptype::INNER_L4_MASK, ptype::INNER_L4_TCP);
+    assert_eq!((i.outer_l2_len, i.outer_l3_len), (18, 20));
+    assert_eq!((i.l2_len, i.l3_len, i.l4_len), (8 + 8 + 14, 20, 20));
+    assert_eq!(i.vlan_tci, 0x2007);
+
+    // Garbage: an error, and the type is reset to UNKNOWN.
+    m.info_mut().unwrap().packet_type = ptype::L4_TCP;
+    m.trim(m.len() - 20).unwrap();
+    assert!(m.parse_packet_type().unwrap().is_err());
+    assert_eq!(m.info().packet_type, ptype::UNKNOWN);
+    assert_eq!(m.info().l3_len, 0);
+
+    // A stripped tag's TCI (not in the data) survives parsing.
+    let mut m3 = filled(&p, &udp_frame(7, b"x"));
+    let i3 = m3.info_mut().unwrap();
+    i3.vlan_tci = 99;
+    i3.ol_flags.insert(OffloadFlags::RX_VLAN_STRIPPED);
+    m3.parse_packet_type().unwrap().unwrap();
+    assert_eq!(m3.info().vlan_tci, 99);
+
+    // Shared: refused, metadata untouched.
+    let c = m3.clone();
+    assert!(matches!(m3.parse_packet_type(), Err(MbufError::Shared { .. })));
+    drop((c, m, m2, m3));
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn burst_bulk_free_handles_shared_chained_and_mixed_pools() {
+    let _l = lcore::register(next_lcore()).unwrap();
+    let (a, b) = (pool(64, 8), pool(64, 0));
+    let mut burst = MbufBurst::new();
+    assert_eq!(a.alloc_bulk(&mut burst, 10), 10);
+    let kept = burst.get(3).unwrap().clone(); // shared: must survive the free
+    let mut chained = b.alloc().unwrap();
+    chained.append(3).unwrap().copy_from_slice(b"abc");
+    chained.chain(filled(&a, b"def")).unwrap();
+    burst.push(chained).unwrap();
+    assert_eq!(b.alloc_bulk(&mut burst, 5), 5);
+    assert_eq!(a.alloc_bulk(&mut burst, 5), 5);
+    assert_eq!((a.in_use(), b.in_use()), (16, 6));
+    for m in burst.iter_mut() {
+        if m.is_unique() {
+            m.info_mut().unwrap().user_data = 7;
+        }
+    }
+    burst.truncate(2);
+    assert_eq!(burst.len(), 2);
+    assert_eq!((a.in_use(), b.in_use()), (3, 0));
+    assert_eq!(kept.refcnt(), 1);
+    burst.clear();
+    assert_eq!((a.in_use(), b.in_use()), (1, 0));
+    drop(kept);
+    assert_eq!(a.in_use(), 0);
+    // Everything freed was reset.
+    assert_eq!(a.alloc_bulk(&mut burst, 40), 40);
+    assert!(burst.iter().all(|m| m.info().user_data == 0 && m.is_empty()));
+}
+
+#[test]
+fn mbuf_ring_partial_enqueue_keeps_order_and_dequeue_appends() {
+    let p = pool(128, 0);
+    let r = MbufRing::new(8).unwrap();
+    let mut b = MbufBurst::new();
+    for i in 0..12u8 {
+        b.push(filled(&p, &[i])).unwrap();
+    }
+    assert_eq!(r.enqueue_burst(&mut b), 8);
+    let left: Vec<u8> = b.iter().map(|m| m.data()[0]).collect();
+    assert_eq!(left, [8, 9, 10, 11]);
+    assert_eq!(r.enqueue_bulk(&mut b), 0, "bulk is all or nothing");
+    assert_eq!(b.len(), 4);
+    assert_eq!(r.dequeue_bulk(&mut b, 3), 3);
+    assert_eq!(r.dequeue_burst(&mut b), 5);
+    let all: Vec<u8> = b.iter().map(|m| m.data()[0]).collect();
+    assert_eq!(all, [8, 9, 10, 11, 0, 1, 2, 3, 4, 5, 6, 7]);
+    // A full burst takes nothing from the ring.
+    assert_eq!(r.enqueue_burst(&mut b), 8);
+    while b.push(p.alloc().unwrap()).is_ok() {}
+    assert_eq!(r.dequeue_burst(&mut b), 0);
+    assert_eq!(r.len(), 8);
+    drop(b);
+    drop(r);
+    assert_eq!(p.in_use(), 0);
+}

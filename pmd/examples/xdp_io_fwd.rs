@@ -121,8 +121,15 @@ fn fwd(a: &Args) -> Result<(), String> {
     }
     let (sa, sb) = (pa.stats(), pb.stats());
     eprintln!(
-        "xdp_io_fwd: {ia} rx {} tx {} | {ib} rx {} tx {} | tx-full drops {dropped} | rx missed {} {}",
-        sa.rx_packets, sa.tx_packets, sb.rx_packets, sb.tx_packets, sa.rx_missed, sb.rx_missed
+        "xdp_io_fwd: {ia} rx {} tx {} | {ib} rx {} tx {} | tx-full drops {dropped} | rx missed {} {} | alloc failures {} {}",
+        sa.rx_packets,
+        sa.tx_packets,
+        sb.rx_packets,
+        sb.tx_packets,
+        sa.rx_missed,
+        sb.rx_missed,
+        sa.alloc_failures,
+        sb.alloc_failures
     );
     eprintln!("xdp_io_fwd: {ia} kernel XSK stats {:?}", pa.xsk_stats());
     eprintln!("xdp_io_fwd: {ia} XDP program stats {:?}", pa.steer_stats());

@@ -8,7 +8,8 @@
 # a 2^19-entry table filled to the brim, lookups in random order, bulk = bursts of 16.
 # It has no size knob and takes a few minutes; it runs once.
 # Our side: examples/hash_perf.rs, 1,000,000 5-tuple keys in a 2^20-slot table (95% load),
-# hits (random order) and misses, single and bulk (16 and 32).
+# hits (random order) and misses, single and bulk (16 and 32); and, for a like-for-like row,
+# a table of DPDK's size (2^19 slots) at the same 95% load.
 # Env: QUICK=1 (no effect on DPDK's fixed run; ours uses 200k keys), BENCH_CPU (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +28,12 @@ trap 'rm -rf "$tmp"' EXIT
 echo "hash: running ours on cpu $cpu ($keys keys)" >&2
 taskset -c "$cpu" "$ours_bin" "$keys" > "$tmp/ours.txt" 2> "$tmp/ours.err" || { cat "$tmp/ours.err" >&2; exit 1; }
 cat "$tmp/ours.err" >&2
+small_keys=$(( (1 << 19) * 95 / 100 ))
+echo "hash: running ours on cpu $cpu ($small_keys keys, 2^19 slots like DPDK's table)" >&2
+taskset -c "$cpu" "$ours_bin" "$small_keys" $((1 << 19)) > "$tmp/small.txt" 2> "$tmp/ours.err" || { cat "$tmp/ours.err" >&2; exit 1; }
+cat "$tmp/ours.err" >&2
 ours() { awk -F'\t' -v k="$1" '$1 ~ k { print $2; exit }' "$tmp/ours.txt"; }
+small() { awk -F'\t' -v k="$1" '$1 ~ k { print $2; exit }' "$tmp/small.txt"; }
 
 dpdk_add=- dpdk_lookup=- dpdk_bulk=-
 if command -v dpdk-test > /dev/null; then
@@ -60,6 +66,9 @@ printf 'ROW\t%s\t%s\t%s\t%s\n' \
     "5-tuple 13B lookup hit, bulk 32 (DPDK: bulk 16)" "$(ours 'bulk32 hit')" "$dpdk_bulk" "cycles/lookup" \
     "5-tuple 13B lookup miss, single" "$(ours 'lookup miss')" "-" "cycles/lookup" \
     "5-tuple 13B lookup miss, bulk 32" "$(ours 'bulk32 miss')" "-" "cycles/lookup" \
-    "5-tuple 13B add" "$(ours ', add')" "$dpdk_add" "cycles/add"
+    "5-tuple 13B add" "$(ours ', add')" "$dpdk_add" "cycles/add" \
+    "2^19 slots (DPDK's size): lookup hit, single" "$(small 'lookup hit')" "$dpdk_lookup" "cycles/lookup" \
+    "2^19 slots (DPDK's size): lookup hit, bulk 16" "$(small 'bulk16 hit')" "$dpdk_bulk" "cycles/lookup" \
+    "2^19 slots (DPDK's size): add" "$(small ', add')" "$dpdk_add" "cycles/add"
 mem=$(awk -F'\t' '$1 == "memory_bytes" { printf "%.1f", $2 / 1048576 }' "$tmp/ours.txt")
 printf 'ROW\t%s\t%s\t%s\t%s\n' "table memory ($keys keys)" "$mem" "-" "MiB"

@@ -12,6 +12,9 @@
 #
 #   scripts/bench/ports.sh            # 5 s per measurement
 #   QUICK=1 scripts/bench/ports.sh    # 2 s, to prove the script works
+# Env: CASES=null,ring,af_packet (which rows; default all), REPEAT=N (each side runs N times,
+#      alternating; a row is the median; default 1), PORTFWD_BIN=<prebuilt portfwd example>
+#      (e.g. to compare two builds; else built with cargo --release).
 # Needs root for the af_packet case (skipped with a message otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,10 +26,19 @@ GEN_CORE=0
 BURST=64
 log() { echo "ports: $*" >&2; }
 
+CASES=",${CASES:-null,ring,af_packet},"
+REPEAT=${REPEAT:-1}
+want() { [[ "$CASES" == *",$1,"* ]]; }
+
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-log "building the portfwd example (release)"
-cargo build --release -q -p ferroplane-pmd --example portfwd >&2
-BIN="$CARGO_TARGET_DIR/release/examples/portfwd"
+BIN=${PORTFWD_BIN:-}
+if [ -z "$BIN" ]; then
+    log "building the portfwd example (release)"
+    cargo build --release -q -p ferroplane-pmd --example portfwd >&2
+    BIN="$CARGO_TARGET_DIR/release/examples/portfwd"
+fi
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
 # ours DEV_A DEV_B [extra args] -> prints Mpps
 ours() {
@@ -59,6 +71,19 @@ testpmd() {
              }'
 }
 
+# both "ours args" "testpmd args" -> sets o and d to the medians of REPEAT alternating runs
+both() {
+    local os="" ds="" i
+    for i in $(seq "$REPEAT"); do
+        os+="$(eval "ours $1")"$'\n'
+        ds+="$(eval "testpmd $2")"$'\n'
+    done
+    o=$(grep . <<<"$os" | median || true)
+    d=$(grep . <<<"$ds" | median || true)
+    [ "$REPEAT" -gt 1 ] && log "runs: ours [$(echo $os)] dpdk [$(echo $ds)] Mpps"
+    return 0
+}
+
 row() { # case ours_mpps dpdk_mpps
     local c=$1 o=$2 d=$3
     log "$(printf '%-10s ours %8s Mpps   dpdk-testpmd %8s Mpps' "$c" "${o:--}" "${d:--}")"
@@ -69,16 +94,19 @@ row() { # case ours_mpps dpdk_mpps
 }
 
 # --- null -------------------------------------------------------------------------------
-o=$(ours null:size=64 null:size=64)
-d=$(testpmd --vdev net_null0 --vdev net_null1)
-row "null io fwd 64B" "$o" "$d"
+if want null; then
+    both "null:size=64 null:size=64" "--vdev net_null0 --vdev net_null1"
+    row "null io fwd 64B" "$o" "$d"
+fi
 
 # --- ring -------------------------------------------------------------------------------
-o=$(ours "ring:name=bench$$" "ring:name=bench$$" --prefill 128)
-d=$(testpmd --vdev net_ring0 --vdev net_ring1 -- --tx-first)
-row "ring io fwd 64B" "$o" "$d"
+if want ring; then
+    both "ring:name=bench$$ ring:name=bench$$ --prefill 128" "--vdev net_ring0 --vdev net_ring1 -- --tx-first"
+    row "ring io fwd 64B" "$o" "$d"
+fi
 
 # --- af_packet on veth --------------------------------------------------------------------
+want af_packet || exit 0
 if [ "$(id -u)" -ne 0 ]; then
     log "SKIP af_packet: needs root"
     exit 0

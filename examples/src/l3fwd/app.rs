@@ -10,9 +10,10 @@ use thiserror::Error;
 
 use super::RouterCounters;
 use super::cli::Cli;
+use super::control::{COMMANDS, Control};
 use super::lookup::{LookupError, LookupMode, Tables};
 use super::neigh::NeighConfig;
-use super::router::{PortAddrs, Router, RouterConfig};
+use super::router::{ConfigCell, PortAddrs, Router, RouterConfig};
 use super::routes::{self, ParseError};
 use super::worker::L3fwdWorker;
 
@@ -189,8 +190,8 @@ pub fn run(cli: &Cli) -> Result<Summary, AppError> {
     let macs: Vec<MacAddr> = (0..engine.nb_ports())
         .map(|p| MacAddr(engine.port_mac(p).map(|m| m.0).unwrap_or([0; 6])))
         .collect();
-    let rcfg = Arc::new(router_config(cli, &macs));
-    for (i, p) in rcfg.ports.iter().enumerate() {
+    let cell = Arc::new(ConfigCell::new(router_config(cli, &macs)));
+    for (i, p) in cell.get().ports.iter().enumerate() {
         log::info!("port {i}: mac {} v4 {:?} v6 {:?}", p.mac, p.v4, p.v6);
     }
     let epoch = Arc::new(Instant::now());
@@ -203,6 +204,27 @@ pub fn run(cli: &Cli) -> Result<Summary, AppError> {
         handles.push(tables.handle()?);
     }
     let mut handles = handles.into_iter();
+    // The tables' writer side moves to the control thread, where the commands run.
+    let control = Arc::new(Mutex::new(Control::new(
+        tables,
+        cell.clone(),
+        cli.route_file.clone(),
+        engine.nb_ports(),
+    )));
+    for name in COMMANDS {
+        let c = control.clone();
+        engine.telemetry_command(name, move |args| {
+            c.lock().unwrap_or_else(|p| p.into_inner()).run(name, args)
+        })?;
+    }
+    if cli.route_file.is_some() {
+        let c = control.clone();
+        engine.on_sighup(move || {
+            if let Err(e) = c.lock().unwrap_or_else(|p| p.into_inner()).reload() {
+                log::error!("SIGHUP: route reload failed: {e}");
+            }
+        });
+    }
     let c2 = counters.clone();
     let report = engine.run(move |info| {
         let c = Arc::new(RouterCounters::default());
@@ -211,12 +233,12 @@ pub fn run(cli: &Cli) -> Result<Summary, AppError> {
         }
         let lookup = handles.next().expect("one lookup handle per worker lcore");
         L3fwdWorker::new(
-            Router::new(rcfg.clone(), lookup, c),
+            Router::following(cell.clone(), lookup, c),
             pool.clone(),
             epoch.clone(),
         )
     })?;
-    drop(tables);
+    drop(control);
     let router = counters
         .lock()
         .map(|v| v.iter().map(|(l, c)| (*l, c.snapshot())).collect())

@@ -4,9 +4,19 @@
 //! value is an index into one shared next-hop array. Each worker lcore takes a [`Lookup`] from
 //! it ([`Tables::handle`]): LPM readers (lock-free, one per lcore, quiescent once per burst), or
 //! shared references to the exact-match table and the compiled ACL.
+//!
+//! LPM routes can be added and deleted while the workers forward ([`Tables::add_route`],
+//! [`Tables::delete_route`], [`Tables::replace_routes`], on the control thread): the LPM
+//! library's single-writer / lock-free-reader protocol keeps each lookup consistent, and next
+//! hops live in an append-only array ([`NextHops`]) whose slots are written once before any
+//! table entry points at them.
+//!
+//! Bursts are looked up in bulk ([`Lookup::v4_bulk`]): DPDK l3fwd's `l3fwd_lpm_send_packets` /
+//! `em_get_dst_port` bulk paths.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ferroplane_classify::{
     Acl, AclBuilder, AclKey, AclRule, ExactMatchTable, Ipv4FiveTuple, Ipv6FiveTuple,
@@ -46,6 +56,49 @@ pub enum LookupError {
     /// The ACL refused a rule.
     #[error("ACL: {0}")]
     Acl(String),
+    /// Too many distinct next hops.
+    #[error("too many distinct next hops (at most {MAX_NEXT_HOPS})")]
+    NextHopsFull,
+    /// Routes can only be changed with `--lookup lpm`.
+    #[error("routes can only be changed at run time with --lookup lpm (running {0:?})")]
+    NotLpm(LookupMode),
+    /// Deleting a route that does not exist.
+    #[error("no route {prefix}/{len}")]
+    NoSuchRoute {
+        /// Prefix.
+        prefix: IpAddr,
+        /// Length.
+        len: u8,
+    },
+}
+
+/// Most distinct next hops (port, gateway) the tables hold.
+pub const MAX_NEXT_HOPS: usize = 4096;
+
+/// Next hops by index, shared by the tables' writer and every lcore. Append-only: a slot is
+/// written once (before any table entry holds its index) and never changes, so lcores read it
+/// without a lock while the control thread adds more.
+pub struct NextHops {
+    slots: Box<[OnceLock<NextHop>]>,
+}
+
+impl NextHops {
+    fn new(initial: &[NextHop]) -> Result<Self, LookupError> {
+        if initial.len() > MAX_NEXT_HOPS {
+            return Err(LookupError::NextHopsFull);
+        }
+        let slots: Box<[OnceLock<NextHop>]> = (0..MAX_NEXT_HOPS).map(|_| OnceLock::new()).collect();
+        for (slot, nh) in slots.iter().zip(initial) {
+            let _ = slot.set(*nh);
+        }
+        Ok(NextHops { slots })
+    }
+
+    /// The next hop at `index`, if it has been written.
+    #[inline]
+    pub fn get(&self, index: u32) -> Option<&NextHop> {
+        self.slots.get(index as usize)?.get()
+    }
 }
 
 /// The 5-tuple of a packet, as the lookups need it.
@@ -74,7 +127,10 @@ pub enum Decision {
     Deny,
 }
 
-const ACL_DROP: u32 = u32::MAX;
+const ACL_DROP: u32 = u32::MAX - 1;
+
+/// Largest burst [`Lookup::v4_bulk`] takes at once (an `MbufBurst`'s capacity).
+pub const BULK_MAX: usize = 64;
 
 /// The tables, built on the main thread.
 pub struct Tables {
@@ -85,16 +141,50 @@ pub struct Tables {
     em6: Option<Arc<ExactMatchTable<Ipv6FiveTuple, u32>>>,
     acl4: Option<Arc<Acl<Ipv4Addr>>>,
     acl6: Option<Arc<Acl<Ipv6Addr>>>,
-    next_hops: Arc<[NextHop]>,
+    next_hops: Arc<NextHops>,
+    /// Index of each next hop in `next_hops` (the writer's side).
+    hop_index: HashMap<NextHop, u32>,
+    /// The LPM routes, by (normalised prefix, length).
+    routes: BTreeMap<(IpAddr, u8), NextHop>,
 }
 
 impl std::fmt::Debug for Tables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tables")
             .field("mode", &self.mode)
-            .field("next_hops", &self.next_hops.len())
+            .field("next_hops", &self.hop_index.len())
+            .field("routes", &self.routes.len())
             .finish()
     }
+}
+
+/// The prefix with its host bits cleared.
+pub fn normalise(prefix: IpAddr, len: u8) -> IpAddr {
+    match prefix {
+        IpAddr::V4(a) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len.min(32) as u32)
+            };
+            IpAddr::V4(Ipv4Addr::from_bits(a.to_bits() & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len.min(128) as u32)
+            };
+            IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() & mask))
+        }
+    }
+}
+
+fn hop_map(hops: &[NextHop]) -> HashMap<NextHop, u32> {
+    hops.iter()
+        .enumerate()
+        .map(|(i, h)| (*h, i as u32))
+        .collect()
 }
 
 fn intern(hops: &mut Vec<NextHop>, nh: NextHop) -> u32 {
@@ -119,46 +209,17 @@ fn small_lpm() -> LpmConfig {
 impl Tables {
     /// LPM tables from routes.
     pub fn lpm(routes: &[Route]) -> Result<Self, LookupError> {
-        let mut hops = Vec::new();
-        let e = |r: &Route, reason: String| LookupError::Lpm {
-            prefix: r.prefix,
-            len: r.len,
-            reason,
-        };
-        let mut lpm4 = Lpm4::new(&small_lpm()).map_err(|x| LookupError::Lpm {
+        let lpm4 = Lpm4::new(&small_lpm()).map_err(|x| LookupError::Lpm {
             prefix: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             len: 0,
             reason: x.to_string(),
         })?;
-        let mut lpm6 = Lpm6::new(&small_lpm()).map_err(|x| LookupError::Lpm {
+        let lpm6 = Lpm6::new(&small_lpm()).map_err(|x| LookupError::Lpm {
             prefix: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             len: 0,
             reason: x.to_string(),
         })?;
-        for r in routes {
-            let idx = intern(&mut hops, r.next_hop);
-            match r.prefix {
-                IpAddr::V4(a) => {
-                    let mask = if r.len == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - r.len as u32)
-                    };
-                    lpm4.add(a.to_bits() & mask, r.len, idx)
-                        .map_err(|x| e(r, x.to_string()))?;
-                }
-                IpAddr::V6(a) => {
-                    let mask = if r.len == 0 {
-                        0
-                    } else {
-                        u128::MAX << (128 - r.len as u32)
-                    };
-                    let ip = (a.to_bits() & mask).to_be_bytes();
-                    lpm6.add(&ip, r.len, idx).map_err(|x| e(r, x.to_string()))?;
-                }
-            }
-        }
-        Ok(Tables {
+        let mut t = Tables {
             mode: LookupMode::Lpm,
             lpm4: Some(lpm4),
             lpm6: Some(lpm6),
@@ -166,8 +227,126 @@ impl Tables {
             em6: None,
             acl4: None,
             acl6: None,
-            next_hops: hops.into(),
-        })
+            next_hops: Arc::new(NextHops::new(&[])?),
+            hop_index: HashMap::new(),
+            routes: BTreeMap::new(),
+        };
+        for r in routes {
+            t.add_route(r)?;
+        }
+        Ok(t)
+    }
+
+    fn intern(&mut self, nh: NextHop) -> Result<u32, LookupError> {
+        if let Some(&i) = self.hop_index.get(&nh) {
+            return Ok(i);
+        }
+        let i = self.hop_index.len();
+        let slot = self
+            .next_hops
+            .slots
+            .get(i)
+            .ok_or(LookupError::NextHopsFull)?;
+        // Written before any table entry holds `i`; a slot is never reused.
+        let _ = slot.set(nh);
+        self.hop_index.insert(nh, i as u32);
+        Ok(i as u32)
+    }
+
+    /// Adds (or replaces) an LPM route; returns the next hop it replaced. Workers see it from
+    /// their next lookup. Only with [`LookupMode::Lpm`].
+    pub fn add_route(&mut self, r: &Route) -> Result<Option<NextHop>, LookupError> {
+        if self.mode != LookupMode::Lpm {
+            return Err(LookupError::NotLpm(self.mode));
+        }
+        let err = |reason: String| LookupError::Lpm {
+            prefix: r.prefix,
+            len: r.len,
+            reason,
+        };
+        let max = if r.prefix.is_ipv4() { 32 } else { 128 };
+        if r.len > max {
+            return Err(err(format!("prefix length {} > {max}", r.len)));
+        }
+        let prefix = normalise(r.prefix, r.len);
+        let idx = self.intern(r.next_hop)?;
+        match (prefix, self.lpm4.as_mut(), self.lpm6.as_mut()) {
+            (IpAddr::V4(a), Some(l), _) => {
+                l.add(a.to_bits(), r.len, idx)
+                    .map_err(|x| err(x.to_string()))?;
+            }
+            (IpAddr::V6(a), _, Some(l)) => {
+                l.add(&a.octets(), r.len, idx)
+                    .map_err(|x| err(x.to_string()))?;
+            }
+            _ => return Err(LookupError::NotLpm(self.mode)),
+        }
+        Ok(self.routes.insert((prefix, r.len), r.next_hop))
+    }
+
+    /// Deletes an LPM route (the next-longest covering route takes over); returns its next hop.
+    pub fn delete_route(&mut self, prefix: IpAddr, len: u8) -> Result<NextHop, LookupError> {
+        if self.mode != LookupMode::Lpm {
+            return Err(LookupError::NotLpm(self.mode));
+        }
+        let prefix = normalise(prefix, len);
+        let missing = LookupError::NoSuchRoute { prefix, len };
+        let Some(nh) = self.routes.get(&(prefix, len)).copied() else {
+            return Err(missing);
+        };
+        let r = match (prefix, self.lpm4.as_mut(), self.lpm6.as_mut()) {
+            (IpAddr::V4(a), Some(l), _) => l.delete(a.to_bits(), len),
+            (IpAddr::V6(a), _, Some(l)) => l.delete(&a.octets(), len),
+            _ => return Err(missing),
+        };
+        r.map_err(|x| LookupError::Lpm {
+            prefix,
+            len,
+            reason: x.to_string(),
+        })?;
+        self.routes.remove(&(prefix, len));
+        Ok(nh)
+    }
+
+    /// Makes the LPM routes exactly `routes` (a reload): adds and replaces the routes given,
+    /// then deletes the others. Returns (added or changed, deleted). Stops at the first error
+    /// (the routes handled so far stay applied).
+    pub fn replace_routes(&mut self, routes: &[Route]) -> Result<(usize, usize), LookupError> {
+        if self.mode != LookupMode::Lpm {
+            return Err(LookupError::NotLpm(self.mode));
+        }
+        let mut keep = std::collections::BTreeSet::new();
+        let mut changed = 0;
+        for r in routes {
+            let key = (normalise(r.prefix, r.len), r.len);
+            keep.insert(key);
+            if self.routes.get(&key) != Some(&r.next_hop) {
+                self.add_route(r)?;
+                changed += 1;
+            }
+        }
+        let stale: Vec<(IpAddr, u8)> = self
+            .routes
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .copied()
+            .collect();
+        for (p, l) in &stale {
+            self.delete_route(*p, *l)?;
+        }
+        Ok((changed, stale.len()))
+    }
+
+    /// The LPM routes, sorted by prefix.
+    pub fn routes(&self) -> Vec<Route> {
+        self.routes
+            .iter()
+            .map(|(&(prefix, len), &next_hop)| Route {
+                prefix,
+                len,
+                next_hop,
+            })
+            .collect()
     }
 
     /// Exact-match tables from flows.
@@ -205,7 +384,9 @@ impl Tables {
             em6: Some(Arc::new(em6)),
             acl4: None,
             acl6: None,
-            next_hops: hops.into(),
+            next_hops: Arc::new(NextHops::new(&hops)?),
+            hop_index: hop_map(&hops),
+            routes: BTreeMap::new(),
         })
     }
 
@@ -258,7 +439,9 @@ impl Tables {
             em6: None,
             acl4: Some(Arc::new(b4.build())),
             acl6: Some(Arc::new(b6.build())),
-            next_hops: hops.into(),
+            next_hops: Arc::new(NextHops::new(&hops)?),
+            hop_index: hop_map(&hops),
+            routes: BTreeMap::new(),
         })
     }
 
@@ -309,16 +492,17 @@ enum Impl {
 /// One lcore's lookup handle.
 pub struct Lookup {
     imp: Impl,
-    next_hops: Arc<[NextHop]>,
+    next_hops: Arc<NextHops>,
 }
 
 impl std::fmt::Debug for Lookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lookup")
-            .field("next_hops", &self.next_hops.len())
-            .finish()
+        f.debug_struct("Lookup").finish_non_exhaustive()
     }
 }
+
+/// The raw value of a lookup that found nothing (LPM's `NO_ROUTE`).
+pub const RAW_MISS: u32 = ferroplane_lpm::NO_ROUTE;
 
 impl Lookup {
     #[inline]
@@ -328,8 +512,53 @@ impl Lookup {
             Some(ACL_DROP) => Decision::Deny,
             Some(i) => self
                 .next_hops
-                .get(i as usize)
+                .get(i)
                 .map_or(Decision::Miss, |h| Decision::Forward(*h)),
+        }
+    }
+
+    /// The decision for a raw value from [`Lookup::v4_bulk`].
+    #[inline]
+    pub fn decide_raw(&self, v: u32) -> Decision {
+        self.decide((v != RAW_MISS).then_some(v))
+    }
+
+    /// Whether [`Lookup::v4_bulk`] does anything (LPM and exact match; ACL is per packet).
+    #[inline]
+    pub fn has_bulk(&self) -> bool {
+        !matches!(self.imp, Impl::Acl(..))
+    }
+
+    /// Looks up a burst of IPv4 keys at once, writing each raw result (or [`RAW_MISS`]) to
+    /// `out` (decide with [`Lookup::decide_raw`]). LPM looks up the destinations in bulk with
+    /// prefetch; exact match hashes and probes the 5-tuples in bulk. Returns how many were
+    /// written (0 for ACL: look those up one by one).
+    #[inline]
+    pub fn v4_bulk(&self, keys: &[Key<Ipv4Addr>], out: &mut [u32]) -> usize {
+        let n = keys.len().min(out.len()).min(BULK_MAX);
+        match &self.imp {
+            Impl::Lpm(Some(r), _) => {
+                let mut dst = [0u32; BULK_MAX];
+                for (d, k) in dst.iter_mut().zip(&keys[..n]) {
+                    *d = k.dst.to_bits();
+                }
+                r.lookup_bulk(&dst[..n], &mut out[..n])
+            }
+            Impl::Em(Some(t), _) => {
+                let mut tuples =
+                    [Ipv4FiveTuple::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 0, 0, 0);
+                        BULK_MAX];
+                for (t, k) in tuples.iter_mut().zip(&keys[..n]) {
+                    *t = Ipv4FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto);
+                }
+                let mut found = [None; BULK_MAX];
+                let got = t.lookup_bulk(&tuples[..n], &mut found[..n]);
+                for (o, f) in out.iter_mut().zip(&found[..got]) {
+                    *o = f.unwrap_or(RAW_MISS);
+                }
+                got
+            }
+            _ => 0,
         }
     }
 
@@ -490,5 +719,78 @@ mod tests {
         let routes_only = Tables::acl(&acl_from_routes(&default_routes())).unwrap();
         let l = routes_only.handle().unwrap();
         assert_eq!(port(l.v4(&k4("1.1.1.1", "198.18.7.1", 1, 2, 6))), Some(7));
+    }
+
+    #[test]
+    fn routes_change_while_a_reader_looks_up() {
+        let mut t = Tables::lpm(&default_routes()).unwrap();
+        let l = t.handle().unwrap();
+        let dst = "10.7.1.1";
+        assert_eq!(l.v4(&k4("1.1.1.1", dst, 0, 0, 17)), Decision::Miss);
+        let r = super::super::routes::parse_route("10.7.0.0/16 3 via 10.0.2.9").unwrap();
+        assert_eq!(t.add_route(&r).unwrap(), None);
+        assert_eq!(
+            l.v4(&k4("1.1.1.1", dst, 0, 0, 17)),
+            Decision::Forward(NextHop {
+                port: 3,
+                via: Some("10.0.2.9".parse().unwrap())
+            })
+        );
+        // A more specific route, then its deletion: the covering route is back.
+        let r24 = super::super::routes::parse_route("10.7.1.0/24 1").unwrap();
+        t.add_route(&r24).unwrap();
+        assert_eq!(port(l.v4(&k4("1.1.1.1", dst, 0, 0, 17))), Some(1));
+        // Host bits are ignored, as in the route file.
+        t.delete_route("10.7.1.99".parse().unwrap(), 24).unwrap();
+        assert_eq!(port(l.v4(&k4("1.1.1.1", dst, 0, 0, 17))), Some(3));
+        assert!(matches!(
+            t.delete_route("10.7.1.0".parse().unwrap(), 24),
+            Err(LookupError::NoSuchRoute { .. })
+        ));
+        // A reload keeps, changes, adds and deletes.
+        let file = super::super::routes::parse_routes(
+            "198.18.0.0/24 5\n198.18.1.0/24 1\nipv6 2001:db8::/32 2\n",
+        )
+        .unwrap();
+        let (changed, deleted) = t.replace_routes(&file).unwrap();
+        assert_eq!(changed, 2, "198.18.0.0/24 changed port, 2001:db8::/32 is new");
+        assert_eq!(deleted, default_routes().len() - 2 + 1, "the others and 10.7.0.0/16");
+        assert_eq!(t.routes().len(), 3);
+        assert_eq!(port(l.v4(&k4("1.1.1.1", "198.18.0.1", 0, 0, 17))), Some(5));
+        assert_eq!(l.v4(&k4("1.1.1.1", "198.18.2.1", 0, 0, 17)), Decision::Miss);
+        assert_eq!(l.v4(&k4("1.1.1.1", dst, 0, 0, 17)), Decision::Miss);
+        let em = Tables::em(&default_flows()).unwrap();
+        let mut em = em;
+        assert!(matches!(em.add_route(&r), Err(LookupError::NotLpm(_))));
+    }
+
+    #[test]
+    fn bulk_lookups_agree_with_single_lookups() {
+        let lpm = Tables::lpm(&default_routes()).unwrap();
+        let em = Tables::em(&default_flows()).unwrap();
+        let acl = Tables::acl(&acl_from_routes(&default_routes())).unwrap();
+        let mut keys = Vec::new();
+        for i in 0..BULK_MAX as u32 {
+            let p = (i % 20) as u8;
+            keys.push(if i % 3 == 0 {
+                k4(&format!("198.18.{p}.1"), &format!("198.18.{p}.0"), 9, 9, 17)
+            } else {
+                k4("10.1.1.1", &format!("198.18.{p}.{i}"), 1000 + i as u16, 80, 6)
+            });
+        }
+        for t in [&lpm, &em] {
+            let l = t.handle().unwrap();
+            assert!(l.has_bulk());
+            for n in [1, 7, 32, BULK_MAX] {
+                let mut raw = [0u32; BULK_MAX];
+                assert_eq!(l.v4_bulk(&keys[..n], &mut raw), n);
+                for (k, r) in keys[..n].iter().zip(raw) {
+                    assert_eq!(l.decide_raw(r), l.v4(k), "{k:?}");
+                }
+            }
+        }
+        let l = acl.handle().unwrap();
+        assert!(!l.has_bulk());
+        assert_eq!(l.v4_bulk(&keys, &mut [0u32; BULK_MAX]), 0);
     }
 }

@@ -9,10 +9,12 @@
 //! - [`icmp`]: building ARP, NDP and ICMP messages.
 //! - [`router`]: the per-packet decision, over any [`crate::packet::Packet`].
 //! - [`worker`]: the engine worker (mbufs, TX, drop counters).
+//! - [`control`]: run-time route and address changes (telemetry commands, SIGHUP).
 //! - [`cli`]: the command line; [`app`]: putting it all together.
 
 pub mod app;
 pub mod cli;
+pub mod control;
 pub mod icmp;
 pub mod lookup;
 pub mod neigh;

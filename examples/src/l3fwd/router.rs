@@ -3,7 +3,8 @@
 //! on mbufs in the engine and on byte vectors in unit tests.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ferroplane_net::MacAddr;
 use ferroplane_net::arp::{ARP_REPLY, ARP_REQUEST, ArpPacket};
@@ -12,7 +13,7 @@ use ferroplane_net::icmp::{Icmpv6Packet, NdpRepr, icmpv4_type, icmpv6_type};
 use ferroplane_net::ipv4::protocol;
 
 use super::icmp;
-use super::lookup::{Decision, Key, Lookup};
+use super::lookup::{BULK_MAX, Decision, Key, Lookup, RAW_MISS};
 use super::neigh::{NeighConfig, NeighTable, Resolve};
 use super::ratelimit::TokenBucket;
 use super::rfc1812;
@@ -62,6 +63,146 @@ pub struct RouterConfig {
     pub icmp_burst: u64,
 }
 
+/// The router configuration shared by every lcore and changeable at run time (port addresses):
+/// the control thread publishes a new version; each lcore picks it up at its next burst or tick
+/// (one atomic load per burst; the lock is taken only when the version changed).
+#[derive(Debug)]
+pub struct ConfigCell {
+    version: AtomicU64,
+    current: Mutex<Arc<RouterConfig>>,
+}
+
+impl ConfigCell {
+    /// A cell holding `cfg`.
+    pub fn new(cfg: RouterConfig) -> Self {
+        ConfigCell {
+            version: AtomicU64::new(0),
+            current: Mutex::new(Arc::new(cfg)),
+        }
+    }
+
+    /// The current configuration.
+    pub fn get(&self) -> Arc<RouterConfig> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the configuration with `f` (on a copy; nothing changes if `f` fails) and
+    /// publishes it.
+    pub fn update<T>(
+        &self,
+        f: impl FnOnce(&mut RouterConfig) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = RouterConfig::clone(&cur);
+        let r = f(&mut next)?;
+        *cur = Arc::new(next);
+        self.version.fetch_add(1, Ordering::Release);
+        Ok(r)
+    }
+
+    #[inline]
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+}
+
+/// IPv4 lookup keys of a burst and their results, looked up in bulk before the per-packet
+/// path (DPDK l3fwd's bulk lookups). Entry `i` belongs to the burst's packet `i`.
+#[derive(Debug)]
+pub struct BurstHints {
+    keys: [Key<Ipv4Addr>; BULK_MAX],
+    raw: [u32; BULK_MAX],
+    valid: [bool; BULK_MAX],
+    n: usize,
+}
+
+impl Default for BurstHints {
+    fn default() -> Self {
+        let k = Key {
+            src: Ipv4Addr::UNSPECIFIED,
+            dst: Ipv4Addr::UNSPECIFIED,
+            sport: 0,
+            dport: 0,
+            proto: 0,
+        };
+        BurstHints {
+            keys: [k; BULK_MAX],
+            raw: [RAW_MISS; BULK_MAX],
+            valid: [false; BULK_MAX],
+            n: 0,
+        }
+    }
+}
+
+impl BurstHints {
+    /// Starts a new burst.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    /// Records packet `self.len()`'s frame (extracts its IPv4 key, if it has one).
+    #[inline]
+    pub fn push(&mut self, frame: &[u8]) {
+        if self.n >= BULK_MAX {
+            return;
+        }
+        match ipv4_key(frame) {
+            Some(k) => {
+                self.keys[self.n] = k;
+                self.valid[self.n] = true;
+            }
+            None => self.valid[self.n] = false,
+        }
+        self.n += 1;
+    }
+
+    /// Packets recorded.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether no packet is recorded.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The key and raw result of packet `i`, if it had an IPv4 key and was looked up.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<(Key<Ipv4Addr>, u32)> {
+        (i < self.n && self.valid[i]).then(|| (self.keys[i], self.raw[i]))
+    }
+}
+
+/// The IPv4 lookup key of a frame exactly as the per-packet path computes it, or `None` if it is
+/// not an IPv4 frame with a whole header.
+#[inline]
+fn ipv4_key(b: &[u8]) -> Option<Key<Ipv4Addr>> {
+    if b.len() < ETHERNET_HEADER_LEN + 20 || u16::from_be_bytes([b[12], b[13]]) != ethertype::IPV4 {
+        return None;
+    }
+    let ip = &b[ETHERNET_HEADER_LEN..];
+    let hl = (ip[0] & 0xf) as usize * 4;
+    if hl < 20 || ip.len() < hl {
+        return None;
+    }
+    let proto = ip[9];
+    let frag = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0;
+    let (sport, dport) = l4_ports(proto, frag, &ip[hl..]);
+    Some(Key {
+        src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        sport,
+        dport,
+        proto,
+    })
+}
+
 fn in_prefix4(a: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
     len == 0 || (a.to_bits() ^ net.to_bits()) >> (32 - len as u32) == 0
 }
@@ -73,6 +214,8 @@ fn in_prefix6(a: Ipv6Addr, net: Ipv6Addr, len: u8) -> bool {
 /// One lcore's router.
 pub struct Router<P> {
     cfg: Arc<RouterConfig>,
+    /// Where run-time configuration changes come from, and the version last seen.
+    cell: Option<(Arc<ConfigCell>, u64)>,
     lookup: Lookup,
     neigh: NeighTable<P>,
     icmp_limit: TokenBucket,
@@ -95,8 +238,39 @@ impl<P: Packet> Router<P> {
             neigh: NeighTable::new(cfg.neigh),
             icmp_limit: TokenBucket::new(cfg.icmp_rate, cfg.icmp_burst),
             cfg,
+            cell: None,
             lookup,
             counters,
+        }
+    }
+
+    /// A router for one lcore that follows the run-time changes published in `cell`.
+    pub fn following(cell: Arc<ConfigCell>, lookup: Lookup, counters: Arc<RouterCounters>) -> Self {
+        let v = cell.version();
+        let mut r = Self::new(cell.get(), lookup, counters);
+        r.cell = Some((cell, v));
+        r
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Arc<RouterConfig> {
+        &self.cfg
+    }
+
+    /// Whether [`Router::lookup_hints`] looks bursts up in bulk (LPM and exact match).
+    #[inline]
+    pub fn bulk(&self) -> bool {
+        self.lookup.has_bulk()
+    }
+
+    /// Looks up the recorded keys of a burst in bulk.
+    #[inline]
+    pub fn lookup_hints(&self, hints: &mut BurstHints) {
+        let n = hints.n;
+        let got = self.lookup.v4_bulk(&hints.keys[..n], &mut hints.raw[..n]);
+        // Entries not looked up (none, in practice) go the per-packet way.
+        for v in &mut hints.valid[got..n] {
+            *v = false;
         }
     }
 
@@ -108,6 +282,13 @@ impl<P: Packet> Router<P> {
     /// Start of a burst at time `now` (ns): LPM quiescent state and neighbour timers.
     pub fn begin_burst(&mut self, now: u64, out: &mut impl Output<P>) {
         self.lookup.quiescent();
+        if let Some((cell, seen)) = &mut self.cell {
+            let v = cell.version();
+            if v != *seen {
+                *seen = v;
+                self.cfg = cell.get();
+            }
+        }
         if self.neigh.incomplete() == 0 {
             return;
         }
@@ -137,12 +318,26 @@ impl<P: Packet> Router<P> {
     /// Handles one frame received on `rx_port`.
     #[inline]
     pub fn handle(&mut self, rx_port: u16, pkt: P, now: u64, out: &mut impl Output<P>) {
+        self.handle_hinted(rx_port, pkt, now, None, out)
+    }
+
+    /// Like [`Router::handle`], with the frame's IPv4 key and raw lookup result from a bulk
+    /// lookup ([`BurstHints::get`]); used when the key is the one the packet needs.
+    #[inline]
+    pub fn handle_hinted(
+        &mut self,
+        rx_port: u16,
+        pkt: P,
+        now: u64,
+        hint: Option<(Key<Ipv4Addr>, u32)>,
+        out: &mut impl Output<P>,
+    ) {
         let b = pkt.bytes();
         if b.len() < ETHERNET_HEADER_LEN {
             return out.drop(pkt, DropReason::Truncated);
         }
         match u16::from_be_bytes([b[12], b[13]]) {
-            ethertype::IPV4 => self.ipv4(rx_port, pkt, now, out),
+            ethertype::IPV4 => self.ipv4(rx_port, pkt, now, hint, out),
             ethertype::IPV6 => self.ipv6(rx_port, pkt, now, out),
             ethertype::ARP if self.cfg.router => self.arp(rx_port, pkt, now, out),
             _ => out.drop(pkt, DropReason::UnsupportedEthertype),
@@ -201,7 +396,14 @@ impl<P: Packet> Router<P> {
             .map_or(MacAddr::ZERO, |p| p.mac)
     }
 
-    fn ipv4(&mut self, rx_port: u16, pkt: P, now: u64, out: &mut impl Output<P>) {
+    fn ipv4(
+        &mut self,
+        rx_port: u16,
+        pkt: P,
+        now: u64,
+        hint: Option<(Key<Ipv4Addr>, u32)>,
+        out: &mut impl Output<P>,
+    ) {
         let ip = &pkt.bytes()[ETHERNET_HEADER_LEN..];
         if let Err(r) = rfc1812::check_ipv4(ip) {
             return out.drop(pkt, r);
@@ -246,6 +448,7 @@ impl<P: Packet> Router<P> {
                 dport,
                 proto,
             },
+            hint,
         ) {
             Ok(nh) => nh,
             Err(reason) => {
@@ -269,13 +472,22 @@ impl<P: Packet> Router<P> {
         self.send(nh.port, next, pkt, now, out);
     }
 
-    fn route4(&self, rx_port: u16, k: Key<Ipv4Addr>) -> Result<NextHop, DropReason> {
+    fn route4(
+        &self,
+        rx_port: u16,
+        k: Key<Ipv4Addr>,
+        hint: Option<(Key<Ipv4Addr>, u32)>,
+    ) -> Result<NextHop, DropReason> {
         if self.cfg.router
             && let Some(port) = self.connected4(k.dst)
         {
             return Ok(NextHop { port, via: None });
         }
-        self.decided(rx_port, self.lookup.v4(&k))
+        let d = match hint {
+            Some((hk, raw)) if hk == k => self.lookup.decide_raw(raw),
+            _ => self.lookup.v4(&k),
+        };
+        self.decided(rx_port, d)
     }
 
     fn decided(&self, rx_port: u16, d: Decision) -> Result<NextHop, DropReason> {

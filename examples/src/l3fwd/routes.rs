@@ -120,7 +120,8 @@ fn err(line: usize, text: &str, reason: impl Into<String>) -> ParseError {
     }
 }
 
-fn parse_prefix(s: &str) -> Result<(IpAddr, u8), String> {
+/// Parses `ADDR/LEN`.
+pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8), String> {
     let (a, l) = s
         .split_once('/')
         .ok_or_else(|| format!("'{s}' is not ADDR/LEN"))?;
