@@ -1,7 +1,8 @@
 //! l3fwd in router mode between two namespaces that are plain Linux hosts: addresses in
 //! different subnets, default routes via l3fwd's port addresses, no static ARP/ND entries.
-//! l3fwd runs in a third namespace on af_packet ports, so nothing can leak to the host's
-//! interfaces. Needs root (skips otherwise, unless FERROPLANE_REQUIRE_PRIVILEGED=1).
+//! l3fwd runs in a third namespace on af_packet or AF_XDP ports (each test runs on both), so
+//! nothing can leak to the host's interfaces. Needs root (skips otherwise, unless
+//! FERROPLANE_REQUIRE_PRIVILEGED=1).
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{App, counter, in_netns, mac_in, move_into, ns_run};
+use common::{App, counter, in_netns, mac_in, move_into, ns_run, telemetry};
 use ferroplane_net::MacAddr;
 use ferroplane_net::builder::FrameSpec;
 use ferroplane_pmd::testing::{FrameSocket, Netns, VethPair, privileged};
@@ -55,8 +56,9 @@ fn topology() -> Topology {
         )
         .unwrap();
         // The hosts' kernels would leave TCP/UDP checksums to veth "offload" (CHECKSUM_PARTIAL),
-        // and af_packet hands such frames over without the checksum: make them compute it.
-        ns.exec("ethtool", &["-K", ifname, "tx", "off"]).unwrap();
+        // and af_packet and AF_XDP (copy mode) hand such frames over without the checksum:
+        // make them compute it.
+        // EXPERIMENT
         ns.exec("ip", &["addr", "add", v4, "dev", ifname]).unwrap();
         ns.exec("ip", &["-6", "addr", "add", v6, "dev", ifname, "nodad"])
             .unwrap();
@@ -74,34 +76,34 @@ fn topology() -> Topology {
     }
 }
 
-fn start_l3fwd(t: &Topology) -> App {
-    let pa = format!("af_packet:iface={}", t.a_if.host());
-    let pb = format!("af_packet:iface={}", t.b_if.host());
-    App::spawn(
-        Some(&t.router),
-        env!("CARGO_BIN_EXE_l3fwd"),
-        &[
-            "-l",
-            "0-1",
-            "--idle",
-            "adaptive",
-            "--port",
-            &pa,
-            "--port",
-            &pb,
-            "--router",
-            "--addr",
-            "0,10.0.1.1/24",
-            "--addr",
-            "1,10.0.2.1/24",
-            "--addr",
-            "0,2001:db8:1::1/64",
-            "--addr",
-            "1,2001:db8:2::1/64",
-            "--icmp-rate",
-            "1000",
-        ],
-    )
+fn start_l3fwd(t: &Topology, driver: &str, extra: &[&str]) -> App {
+    // AF_XDP's XDP program gives ARP to the kernel unless told otherwise; router mode answers it.
+    let opts = if driver == "af_xdp" { ",arp=xsk" } else { "" };
+    let pa = format!("{driver}:iface={}{opts}", t.a_if.host());
+    let pb = format!("{driver}:iface={}{opts}", t.b_if.host());
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend_from_slice(&[
+        "-l",
+        "0-1",
+        "--idle",
+        "adaptive",
+        "--port",
+        &pa,
+        "--port",
+        &pb,
+        "--router",
+        "--addr",
+        "0,10.0.1.1/24",
+        "--addr",
+        "1,10.0.2.1/24",
+        "--addr",
+        "0,2001:db8:1::1/64",
+        "--addr",
+        "1,2001:db8:2::1/64",
+        "--icmp-rate",
+        "1000",
+    ]);
+    App::spawn(Some(&t.router), env!("CARGO_BIN_EXE_l3fwd"), &args)
 }
 
 fn wait_ping(ns: &Netns, dst: &str) -> bool {
@@ -123,15 +125,25 @@ fn data() -> Vec<u8> {
 
 #[test]
 fn l3fwd_router_between_namespaces() {
-    if !privileged("l3fwd_router_between_namespaces") {
-        return;
+    if privileged("l3fwd_router_between_namespaces") {
+        router_between_namespaces("af_packet");
     }
+}
+
+#[test]
+fn l3fwd_router_between_namespaces_af_xdp() {
+    if privileged("l3fwd_router_between_namespaces_af_xdp") {
+        router_between_namespaces("af_xdp");
+    }
+}
+
+fn router_between_namespaces(driver: &str) {
     let t = topology();
-    let mut app = start_l3fwd(&t);
-    assert!(
-        wait_ping(&t.a, "10.0.1.1"),
-        "l3fwd does not answer ping on its port address"
-    );
+    let mut app = start_l3fwd(&t, driver, &[]);
+    if !wait_ping(&t.a, "10.0.1.1") {
+        let (_, out) = app.stop();
+        panic!("l3fwd ({driver}) does not answer ping on its port address:\n{out}");
+    }
     assert!(app.running());
 
     // IPv4 both ways; the reply crossed the router once: TTL 64 - 1.
@@ -270,7 +282,9 @@ fn l3fwd_router_between_namespaces() {
     assert_eq!(counter(&out, "bad_checksum"), 10, "{out}");
     assert_eq!(counter(&out, "bad_ihl"), 10, "{out}");
     assert!(counter(&out, "ttl_expired") >= 12, "{out}"); // 10 TTL 0 + the v4 and v6 probes
-    assert_eq!(counter(&out, "truncated"), 10, "{out}");
+    // AF_XDP's XDP program passes frames too short for their IP header to the kernel.
+    let truncated = if driver == "af_xdp" { 0 } else { 10 };
+    assert_eq!(counter(&out, "truncated"), truncated, "{out}");
     assert!(counter(&out, "echo_replies") >= 2, "{out}");
     // B learns the router's MAC from the router's own request (RFC 826), so only A asks.
     assert!(counter(&out, "arp_replies") >= 1, "{out}");
@@ -280,4 +294,129 @@ fn l3fwd_router_between_namespaces() {
     assert_eq!(counter(&out, "released"), counter(&out, "held"), "{out}");
     assert!(counter(&out, "time_exceeded") >= 2, "{out}");
     assert!(counter(&out, "unreachable") >= 1, "{out}");
+}
+
+#[test]
+fn l3fwd_routes_and_addresses_change_while_forwarding() {
+    if privileged("l3fwd_routes_and_addresses_change_while_forwarding") {
+        changes_while_forwarding("af_packet");
+    }
+}
+
+#[test]
+fn l3fwd_routes_and_addresses_change_while_forwarding_af_xdp() {
+    if privileged("l3fwd_routes_and_addresses_change_while_forwarding_af_xdp") {
+        changes_while_forwarding("af_xdp");
+    }
+}
+
+fn ping_ok(ns: &Netns, dst: &str) -> bool {
+    (0..3).any(|_| ns_run(ns, "ping", &["-c", "1", "-W", "1", dst]).0)
+}
+
+/// Routes added and deleted over the telemetry socket, a port address added and removed, and a
+/// route file reloaded on SIGHUP, while A pings B all along.
+fn changes_while_forwarding(driver: &str) {
+    let t = topology();
+    // B also has 10.0.9.2/24, which l3fwd has no route to yet.
+    t.b.exec("ip", &["addr", "add", "10.0.9.2/24", "dev", t.b_if.peer()])
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("fp-l3rt-{}-{driver}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("tel.sock");
+    let route_file = dir.join("routes.cfg");
+    std::fs::write(&route_file, "# empty at start\n").unwrap();
+    let mut app = start_l3fwd(
+        &t,
+        driver,
+        &[
+            "--telemetry",
+            sock.to_str().unwrap(),
+            "--route-file",
+            route_file.to_str().unwrap(),
+        ],
+    );
+    if !wait_ping(&t.a, "10.0.2.2") {
+        let (_, out) = app.stop();
+        panic!("no forwarding A->B ({driver}):\n{out}");
+    }
+    // Background traffic for the whole test.
+    let flow = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            t.a.name(),
+            "ping",
+            "-q",
+            "-i",
+            "0.01",
+            "-w",
+            "15",
+            "10.0.2.2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    assert!(
+        !ping_ok(&t.a, "10.0.9.2"),
+        "10.0.9.2 reachable before its route"
+    );
+    let r = telemetry(&sock, "/l3fwd/route/add,10.0.9.0/24 1 via 10.0.2.2");
+    assert_eq!(
+        r["/l3fwd/route/add"]["added"]["prefix"], "10.0.9.0/24",
+        "{r}"
+    );
+    assert!(
+        ping_ok(&t.a, "10.0.9.2"),
+        "route added over telemetry not used"
+    );
+    let r = telemetry(&sock, "/l3fwd/routes");
+    assert_eq!(r["/l3fwd/routes"].as_array().unwrap().len(), 1, "{r}");
+    let r = telemetry(&sock, "/l3fwd/route/del,10.0.9.0/24");
+    assert!(r.get("error").is_none(), "{r}");
+    assert!(!ping_ok(&t.a, "10.0.9.2"), "deleted route still used");
+    let r = telemetry(&sock, "/l3fwd/route/add,10.0.9.0/24 9");
+    assert!(r["error"].as_str().unwrap().contains("port 9"), "{r}");
+
+    // SIGHUP reloads the route file.
+    std::fs::write(&route_file, "10.0.9.0/24 1 via 10.0.2.2\n").unwrap();
+    app.signal(libc::SIGHUP);
+    assert!(
+        ping_ok(&t.a, "10.0.9.2"),
+        "route file not reloaded on SIGHUP"
+    );
+    std::fs::write(&route_file, "").unwrap();
+    let r = telemetry(&sock, "/l3fwd/reload");
+    assert_eq!(r["/l3fwd/reload"]["deleted"], 1, "{r}");
+
+    // A new port address answers ping (and ARP) at once; removed, it stops.
+    assert!(!ping_ok(&t.a, "10.0.1.254"));
+    let r = telemetry(&sock, "/l3fwd/addr/add,0,10.0.1.254/24");
+    assert!(r.get("error").is_none(), "{r}");
+    assert!(
+        ping_ok(&t.a, "10.0.1.254"),
+        "new port address does not answer"
+    );
+    let r = telemetry(&sock, "/l3fwd/addr/del,0,10.0.1.254/24");
+    assert!(r.get("error").is_none(), "{r}");
+    t.a.exec("ip", &["neigh", "flush", "dev", t.a_if.peer()])
+        .unwrap();
+    assert!(
+        !ping_ok(&t.a, "10.0.1.254"),
+        "removed address still answers"
+    );
+
+    let out = flow.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let received: u64 = text
+        .split(',')
+        .find_map(|p| p.trim().strip_suffix(" received")?.parse().ok())
+        .unwrap_or(0);
+    assert!(received > 100, "background ping starved:\n{text}");
+    assert!(app.running(), "l3fwd exited");
+    let (ok, out) = app.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "l3fwd failed (or leaked mbufs):\n{out}");
 }

@@ -14,9 +14,9 @@
 //! # Lookups
 //! [`Lpm4::lookup`] for one address; [`Lpm4::lookup_bulk`] (and [`Lpm4::lookup8`],
 //! [`Lpm4::lookup32`]) for bursts: it prefetches the tbl24 entries of the next block while
-//! resolving the current one; AVX2 and AVX-512 gather versions are selectable with
-//! [`Lpm4::lookup_bulk_with`] (runtime feature detection, scalar fallback, identical results;
-//! see [`LookupImpl`] for why scalar is the default). Misses are [`NO_ROUTE`].
+//! resolving the current one, or AVX2 gathers when the CPU has them (the default); an AVX-512
+//! version is selectable with [`Lpm4::lookup_bulk_with`] (runtime feature detection, scalar
+//! fallback, identical results; see [`LookupImpl`]). Misses are [`NO_ROUTE`].
 //!
 //! # Updating routes while workers look up
 //! One writer, any number of lock-free readers (like `rte_lpm` with its RCU integration):
@@ -146,8 +146,8 @@ impl Default for LpmConfig {
 /// The implementation of IPv4 bulk lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LookupImpl {
-    /// The default: currently [`LookupImpl::Scalar`] (fastest where measured; see
-    /// `scripts/bench/lpm.sh`).
+    /// The default: [`LookupImpl::Avx2`] when the CPU has it, else [`LookupImpl::Scalar`]
+    /// (fastest where measured; see `scripts/bench/lpm.sh`).
     Auto,
     /// Scalar loads with prefetch of the next block.
     Scalar,
@@ -175,10 +175,16 @@ impl LookupImpl {
     /// unavailable one becomes `Scalar`.
     pub fn resolve(self) -> Self {
         match self {
-            // Measured on this project's AMD EPYC (Zen 5): 16-lane AVX-512 gathers are slower
-            // than scalar loads with prefetch, and 8-lane AVX2 gathers are on par; the
-            // bottleneck is outstanding cache misses, not instructions. So Auto is scalar.
-            Self::Auto => Self::Scalar,
+            // Measured on this project's AMD EPYC (Zen 5), random lookups in a 1M-route table:
+            // 8-lane AVX2 gathers are a little faster than scalar loads with prefetch, 16-lane
+            // AVX-512 gathers clearly slower (the bottleneck is outstanding cache misses).
+            Self::Auto => {
+                if Self::Avx2.is_available() {
+                    Self::Avx2
+                } else {
+                    Self::Scalar
+                }
+            }
             imp if imp.is_available() => imp,
             _ => Self::Scalar,
         }

@@ -228,7 +228,8 @@ impl MbufBurst {
                 g.kept += 1;
             } else {
                 // SAFETY: an owned token, turned back once; the slot becomes vacant.
-                g.batch.add_chain(unsafe { Mbuf::from_raw(g.burst.slots[g.processed]) });
+                g.batch
+                    .add_chain(unsafe { Mbuf::from_raw(g.burst.slots[g.processed]) });
             }
             g.processed += 1;
         }

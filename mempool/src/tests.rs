@@ -772,7 +772,10 @@ fn set_len_and_alloc_bulk_len() {
     let p = pool(16, 0);
     let mut m = p.alloc().unwrap();
     m.set_len(60).unwrap();
-    assert_eq!((m.len(), m.pkt_len(), m.tailroom()), (60, 60, DEFAULT_DATA_ROOM - 60));
+    assert_eq!(
+        (m.len(), m.pkt_len(), m.tailroom()),
+        (60, 60, DEFAULT_DATA_ROOM - 60)
+    );
     m.set_len(10).unwrap();
     assert_eq!((m.len(), m.pkt_len()), (10, 10));
     assert!(matches!(
@@ -839,7 +842,10 @@ fn parse_packet_type_fills_metadata() {
     let info = m.parse_packet_type().unwrap().unwrap();
     assert_eq!(info.ptype, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_UDP);
     let i = m.info();
-    assert_eq!(i.packet_type, ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_UDP);
+    assert_eq!(
+        i.packet_type,
+        ptype::L2_ETHER | ptype::L3_IPV4 | ptype::L4_UDP
+    );
     assert_eq!((i.l2_len, i.l3_len, i.l4_len), (14, 20, 8));
     assert_eq!((i.outer_l2_len, i.outer_l3_len, i.vlan_tci), (0, 0, 0));
 
@@ -881,7 +887,10 @@ fn parse_packet_type_fills_metadata() {
 
     // Shared: refused, metadata untouched.
     let c = m3.clone();
-    assert!(matches!(m3.parse_packet_type(), Err(MbufError::Shared { .. })));
+    assert!(matches!(
+        m3.parse_packet_type(),
+        Err(MbufError::Shared { .. })
+    ));
     drop((c, m, m2, m3));
     assert_eq!(p.in_use(), 0);
 }
@@ -915,7 +924,11 @@ fn burst_bulk_free_handles_shared_chained_and_mixed_pools() {
     assert_eq!(a.in_use(), 0);
     // Everything freed was reset.
     assert_eq!(a.alloc_bulk(&mut burst, 40), 40);
-    assert!(burst.iter().all(|m| m.info().user_data == 0 && m.is_empty()));
+    assert!(
+        burst
+            .iter()
+            .all(|m| m.info().user_data == 0 && m.is_empty())
+    );
 }
 
 #[test]

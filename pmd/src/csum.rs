@@ -11,7 +11,7 @@
 //! the pseudo-header and the segment (bounded by the IP length, so Ethernet padding is left
 //! out). A checksum that already verifies is left alone.
 
-use ferroplane_net::checksum::{Checksum, pseudo_header_v4, pseudo_header_v6, verify};
+use ferroplane_net::checksum::{Checksum, pseudo_header_v4, pseudo_header_v6};
 use ferroplane_net::ipv4::Ipv4Packet;
 use ferroplane_net::ipv6::Ipv6Packet;
 use ferroplane_net::ptype::ptype;
@@ -135,6 +135,7 @@ pub(crate) fn l4_valid(frame: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferroplane_net::checksum::verify;
 
     /// An Ethernet + IPv4 + UDP frame with `payload`, its UDP checksum as given.
     fn udp4(payload: &[u8], csum: u16, pad: usize) -> Vec<u8> {

@@ -552,11 +552,12 @@ impl Lookup {
                     *t = Ipv4FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto);
                 }
                 let mut found = [None; BULK_MAX];
-                let got = t.lookup_bulk(&tuples[..n], &mut found[..n]);
-                for (o, f) in out.iter_mut().zip(&found[..got]) {
+                // Returns the number of hits; every one of the n keys is looked up.
+                t.lookup_bulk(&tuples[..n], &mut found[..n]);
+                for (o, f) in out.iter_mut().zip(&found[..n]) {
                     *o = f.unwrap_or(RAW_MISS);
                 }
-                got
+                n
             }
             _ => 0,
         }
@@ -753,8 +754,15 @@ mod tests {
         )
         .unwrap();
         let (changed, deleted) = t.replace_routes(&file).unwrap();
-        assert_eq!(changed, 2, "198.18.0.0/24 changed port, 2001:db8::/32 is new");
-        assert_eq!(deleted, default_routes().len() - 2 + 1, "the others and 10.7.0.0/16");
+        assert_eq!(
+            changed, 2,
+            "198.18.0.0/24 changed port, 2001:db8::/32 is new"
+        );
+        assert_eq!(
+            deleted,
+            default_routes().len() - 2 + 1,
+            "the others and 10.7.0.0/16"
+        );
         assert_eq!(t.routes().len(), 3);
         assert_eq!(port(l.v4(&k4("1.1.1.1", "198.18.0.1", 0, 0, 17))), Some(5));
         assert_eq!(l.v4(&k4("1.1.1.1", "198.18.2.1", 0, 0, 17)), Decision::Miss);
@@ -775,7 +783,13 @@ mod tests {
             keys.push(if i % 3 == 0 {
                 k4(&format!("198.18.{p}.1"), &format!("198.18.{p}.0"), 9, 9, 17)
             } else {
-                k4("10.1.1.1", &format!("198.18.{p}.{i}"), 1000 + i as u16, 80, 6)
+                k4(
+                    "10.1.1.1",
+                    &format!("198.18.{p}.{i}"),
+                    1000 + i as u16,
+                    80,
+                    6,
+                )
             });
         }
         for t in [&lpm, &em] {

@@ -481,3 +481,202 @@ fn ipv6_neighbour_discovery_echo_and_forwarding() {
     r.handle(0, udp(H1, P0, "2001:db8:1::2", "fe80::2", 64), 0, &mut out);
     assert_eq!(out.drops, vec![DropReason::NotForwardable]);
 }
+
+fn router_cfg() -> RouterConfig {
+    RouterConfig {
+        ports: ports(true),
+        router: true,
+        eth_dest: vec![MacAddr([2, 0, 0, 0, 0, 0]), MacAddr([2, 0, 0, 0, 0, 9])],
+        miss_to_rx_port: false,
+        neigh: NeighConfig::default(),
+        icmp_rate: 1000,
+        icmp_burst: 1000,
+    }
+}
+
+#[test]
+fn control_commands_change_what_a_following_router_does() {
+    use super::super::control::Control;
+    let tables = Tables::lpm(&default_routes()).unwrap();
+    let cell = Arc::new(ConfigCell::new(router_cfg()));
+    let mut r: Router<Vec<u8>> = Router::following(
+        cell.clone(),
+        tables.handle().unwrap(),
+        Arc::new(RouterCounters::default()),
+    );
+    let mut ctl = Control::new(tables, cell, None, 2);
+
+    // A new port address answers ping from the next burst on.
+    let mut out = Out::default();
+    r.handle(0, echo(H1, P0, "10.0.1.2", "10.0.3.1"), 0, &mut out);
+    assert_eq!(out.drops, vec![DropReason::NoRoute]);
+    let v = ctl.run("/l3fwd/addr/add", "1,10.0.3.1/24").unwrap();
+    assert_eq!(v[1]["v4"][1], "10.0.3.1/24");
+    assert!(
+        ctl.run("/l3fwd/addr/add", "1,10.0.3.1/24").is_err(),
+        "twice"
+    );
+    assert!(
+        ctl.run("/l3fwd/addr/add", "5,10.0.3.1/24").is_err(),
+        "no port 5"
+    );
+    let mut out = Out::default();
+    r.begin_burst(1, &mut out);
+    r.handle(0, echo(H1, P0, "10.0.1.2", "10.0.3.1"), 1, &mut out);
+    assert_eq!(out.tx.len(), 1, "{:?}", out.drops);
+    let ip = Ipv4Packet::new_checked(&out.tx[0].1[14..]).unwrap();
+    assert_eq!(ip.src_addr(), "10.0.3.1".parse::<Ipv4Addr>().unwrap());
+    ctl.run("/l3fwd/addr/del", "1,10.0.3.1/24").unwrap();
+    let mut out = Out::default();
+    r.begin_burst(2, &mut out);
+    r.handle(0, echo(H1, P0, "10.0.1.2", "10.0.3.1"), 2, &mut out);
+    assert_eq!(out.drops, vec![DropReason::NoRoute]);
+
+    // A route via a gateway: the router asks for the gateway's MAC on port 1.
+    let mut out = Out::default();
+    r.handle(0, udp(H1, P0, "10.0.1.2", "192.0.2.5", 64), 3, &mut out);
+    assert_eq!(out.drops, vec![DropReason::NoRoute]);
+    let v = ctl
+        .run("/l3fwd/route/add", "192.0.2.0/24 1 via 10.0.2.2")
+        .unwrap();
+    assert_eq!(v["added"]["via"], "10.0.2.2");
+    assert!(
+        ctl.run("/l3fwd/route/add", "192.0.2.0/24 7")
+            .unwrap_err()
+            .contains("port 7")
+    );
+    let routes = ctl.run("/l3fwd/routes", "").unwrap();
+    assert!(
+        routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["prefix"] == "192.0.2.0/24" && x["port"] == 1)
+    );
+    let mut out = Out::default();
+    r.begin_burst(4, &mut out);
+    r.handle(0, udp(H1, P0, "10.0.1.2", "192.0.2.5", 64), 4, &mut out);
+    assert!(out.drops.is_empty(), "{:?}", out.drops);
+    let (port, f) = &out.tx[0];
+    assert_eq!(*port, 1);
+    let a = ArpPacket::new_checked(&f[14..]).unwrap();
+    assert_eq!(a.target_ip(), "10.0.2.2".parse::<Ipv4Addr>().unwrap());
+    ctl.run("/l3fwd/route/del", "192.0.2.0/24").unwrap();
+    assert!(ctl.run("/l3fwd/route/del", "192.0.2.0/24").is_err());
+    assert!(
+        ctl.run("/l3fwd/reload", "")
+            .unwrap_err()
+            .contains("--route-file")
+    );
+    assert!(ctl.run("/l3fwd/nope", "").is_err());
+}
+
+/// IPv4 with `opts` bytes of options (NOPs then EOL) and the given fragment field.
+fn udp_opts(dst: &str, opts: usize, frag: u16) -> Vec<u8> {
+    let base = udp(H1, P0, "10.0.1.2", dst, 64);
+    let mut f = base[..34].to_vec();
+    Extend::extend(&mut f, std::iter::repeat_n(1u8, opts.saturating_sub(1)));
+    if opts > 0 {
+        f.push(0);
+    }
+    f.extend_from_slice(&base[34..]);
+    f[14] = 0x40 | ((20 + opts) / 4) as u8;
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[20..22].copy_from_slice(&frag.to_be_bytes());
+    f[24] = 0;
+    f[25] = 0;
+    let c = ferroplane_net::checksum::checksum(&f[14..14 + 20 + opts]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn options_and_fragments_are_forwarded_and_only_first_fragments_get_errors() {
+    let mut r = router_with(false, 100);
+    // Static mode: 198.18.1.x goes out of port 1 with its options intact, TTL - 1.
+    for (opts, frag) in [(4usize, 0u16), (8, 0x2000), (40, 0x0010), (12, 0x2005)] {
+        let f = udp_opts("198.18.1.9", opts, frag);
+        let mut out = Out::default();
+        r.handle(0, f.clone(), 0, &mut out);
+        assert!(
+            out.drops.is_empty(),
+            "opts {opts} frag {frag:#x}: {:?}",
+            out.drops
+        );
+        let (port, g) = &out.tx[0];
+        assert_eq!(*port, 1);
+        let ip = Ipv4Packet::new_checked(&g[14..]).unwrap();
+        assert!(ip.verify_checksum(), "opts {opts}");
+        assert_eq!(g[22], 63, "TTL");
+        assert_eq!(&g[34..34 + opts], &f[34..34 + opts], "options kept");
+        assert_eq!(&g[34 + opts..], &f[34 + opts..], "payload kept");
+    }
+    // Router mode: TTL 1 on a first fragment gets time exceeded; on a later one, nothing.
+    let mut r = router_with(true, 1000);
+    for (frag, errors) in [(0x2000u16, 1usize), (0x0020, 0), (0x2040, 0)] {
+        let mut f = udp_opts("10.0.2.2", 4, frag);
+        f[22] = 1;
+        f[24] = 0;
+        f[25] = 0;
+        let c = ferroplane_net::checksum::checksum(&f[14..38]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        let mut out = Out::default();
+        r.handle(0, f, 0, &mut out);
+        assert_eq!(out.drops, vec![DropReason::TtlExpired]);
+        assert_eq!(out.tx.len(), errors, "fragment field {frag:#x}");
+    }
+    // Unknown destination: unreachable for a first fragment only.
+    for (frag, errors) in [(0u16, 1usize), (0x0008, 0)] {
+        let mut out = Out::default();
+        r.handle(0, udp_opts("192.0.2.77", 0, frag), 0, &mut out);
+        assert_eq!(out.drops, vec![DropReason::NoRoute]);
+        assert_eq!(out.tx.len(), errors, "fragment field {frag:#x}");
+    }
+}
+
+#[test]
+fn bulk_hints_decide_like_the_per_packet_path() {
+    let mut frames = vec![
+        udp(H1, P0, "10.0.1.2", "198.18.1.9", 64),
+        udp(H1, P0, "10.0.1.2", "198.18.15.9", 64),
+        udp(H1, P0, "10.0.1.2", "10.0.2.2", 64),
+        udp(H1, P0, "10.0.1.2", "192.0.2.1", 64),
+        udp(H1, P0, "10.0.1.2", "198.18.3.3", 1),
+        udp_opts("198.18.2.1", 8, 0x0004),
+        echo(H1, P0, "10.0.1.2", "10.0.1.1"),
+        arp(ARP_REQUEST, H1, "10.0.1.2", "10.0.1.1", MacAddr::BROADCAST),
+        udp(H1, P0, "2001:db8:1::2", "2001:db8:2::2", 64),
+        vec![0u8; 20],
+    ];
+    let mut trunc = udp(H1, P0, "10.0.1.2", "198.18.1.9", 64);
+    trunc.truncate(30);
+    frames.push(trunc);
+    for router in [false, true] {
+        let mut single = router_with(router, 1000);
+        let mut bulk = router_with(router, 1000);
+        let mut a = Out::default();
+        for f in &frames {
+            single.handle(0, f.clone(), 0, &mut a);
+        }
+        let mut hints = BurstHints::default();
+        for f in &frames {
+            hints.push(f);
+        }
+        assert_eq!(hints.len(), frames.len());
+        bulk.lookup_hints(&mut hints);
+        let mut b = Out::default();
+        for (i, f) in frames.iter().enumerate() {
+            bulk.handle_hinted(0, f.clone(), 0, hints.get(i), &mut b);
+        }
+        assert_eq!(a.tx, b.tx, "router {router}");
+        assert_eq!(a.drops, b.drops, "router {router}");
+        // A hint for another key is ignored.
+        let mut c = Out::default();
+        let wrong = hints.get(1);
+        bulk.handle_hinted(0, frames[0].clone(), 0, wrong, &mut c);
+        let mut d = Out::default();
+        single.handle(0, frames[0].clone(), 0, &mut d);
+        assert_eq!(c.tx, d.tx);
+    }
+}

@@ -42,6 +42,14 @@ impl App {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Sends `sig` to the binary (it is exec'd by `ip netns exec`, so the pid is its own).
+    pub fn signal(&self, sig: libc::c_int) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) with a pid we spawned and still own (not reaped yet).
+            unsafe { libc::kill(c.id() as i32, sig) };
+        }
+    }
+
     /// Sends SIGINT, waits (10 s at most, then SIGKILL) and returns (success, stdout + stderr).
     pub fn stop(mut self) -> (bool, String) {
         let mut c = self.child.take().expect("child");
@@ -107,6 +115,27 @@ pub fn ns_run(ns: &Netns, program: &str, args: &[&str]) -> (bool, String) {
     let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
     s.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), s)
+}
+
+/// Sends one telemetry query to the Unix socket at `path` (waiting up to 10 s for it to
+/// appear) and returns the JSON reply.
+pub fn telemetry(path: &std::path::Path, query: &str) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => panic!("telemetry {}: {e}", path.display()),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let mut conn = BufReader::new(conn);
+    conn.get_mut()
+        .write_all(format!("{query}\n").as_bytes())
+        .expect("telemetry write");
+    let mut line = String::new();
+    conn.read_line(&mut line).expect("telemetry read");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("telemetry reply '{line}': {e}"))
 }
 
 /// Sum of every `name=N` token in `text`.
