@@ -137,9 +137,10 @@ far_rx() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/rx_packets"; }
 # l3fwd_run DRIVER LABEL: one run of our l3fwd on DRIVER between A and B, pktgen at max rate.
 # Appends "label mpps far_mpps" to $RAW/l3fwd-veth.runs.
 l3fwd_run() {
-    local drv=$1 label=$2 pid i ok=0
+    local drv=$1 label=$2 pid i ok=0 opt=
+    [ "$drv" = af_xdp ] && opt=,arp=xsk
     ip netns exec "$NS_R" taskset -c 1 "$L3FWD" -l 1 --main-lcore-works \
-        --port "$drv:iface=$IF_RA" --port "$drv:iface=$IF_RB" \
+        --port "$drv:iface=$IF_RA$opt" --port "$drv:iface=$IF_RB$opt" \
         --router --addr 0,10.0.1.1/24 --addr 1,10.0.2.1/24 --stats-period 0 \
         >"$RAW/l3fwd-$label.log" 2>&1 &
     pid=$!

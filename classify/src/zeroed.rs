@@ -46,10 +46,10 @@ impl<T: Zeroable> ZeroedBuf<T> {
             .checked_mul(len)
             .expect("table size overflows usize");
         #[cfg(all(target_os = "linux", not(miri)))]
-        if bytes >= HUGE {
-            if let Some(buf) = Self::mmap_huge(len, bytes) {
-                return buf;
-            }
+        if bytes >= HUGE
+            && let Some(buf) = Self::mmap_huge(len, bytes)
+        {
+            return buf;
         }
         let layout =
             Layout::from_size_align(bytes, std::mem::align_of::<T>()).expect("table layout");

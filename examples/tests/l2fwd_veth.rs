@@ -1,6 +1,7 @@
 //! l2fwd between two veth pairs: frames sent from one namespace arrive in the other with the
 //! MACs rewritten (source = l2fwd's TX port MAC, destination = 02:00:00:00:00:<tx port>), and
-//! the counters match. Needs root (skips otherwise, unless FERROPLANE_REQUIRE_PRIVILEGED=1).
+//! the counters match, on af_packet and on AF_XDP ports (the latter with `-P`, promiscuous).
+//! Needs root (skips otherwise, unless FERROPLANE_REQUIRE_PRIVILEGED=1).
 
 mod common;
 
@@ -9,43 +10,73 @@ use std::time::Duration;
 use common::{App, counter};
 use ferroplane_pmd::MacAddr;
 use ferroplane_pmd::testing::{
-    FrameSocket, Netns, VethPair, privileged, test_frame, test_frame_tag,
+    FrameSocket, Netns, VethPair, privileged, test_frame, test_frame_tag, udp_frame,
 };
 
 #[test]
 fn l2fwd_forwards_between_namespaces_with_rewritten_macs() {
-    if !privileged("l2fwd_forwards_between_namespaces_with_rewritten_macs") {
-        return;
+    if privileged("l2fwd_forwards_between_namespaces_with_rewritten_macs") {
+        l2fwd_between_namespaces("af_packet");
     }
+}
+
+#[test]
+fn l2fwd_forwards_between_namespaces_with_rewritten_macs_af_xdp() {
+    if privileged("l2fwd_forwards_between_namespaces_with_rewritten_macs_af_xdp") {
+        l2fwd_between_namespaces("af_xdp");
+    }
+}
+
+/// A frame tagged `tag`: the test EtherType on af_packet; UDP/IPv4 on AF_XDP, whose XDP
+/// program hands frames that are not IP to the kernel.
+fn frame(driver: &str, src: MacAddr, tag: u32, len: usize) -> Vec<u8> {
+    if driver == "af_xdp" {
+        udp_frame(
+            MacAddr([0xff; 6]),
+            src,
+            [10, 9, 0, 1],
+            [10, 9, 0, 2],
+            4000,
+            4001,
+            tag,
+            len.saturating_sub(42),
+        )
+    } else {
+        test_frame(MacAddr([0xff; 6]), src, tag, len)
+    }
+}
+
+fn tag_of(driver: &str, f: &[u8]) -> Option<u32> {
+    if driver == "af_xdp" {
+        (f.len() >= 46 && f[12..14] == [8, 0] && f[23] == 17)
+            .then(|| u32::from_be_bytes([f[42], f[43], f[44], f[45]]))
+    } else {
+        test_frame_tag(f)
+    }
+}
+
+fn l2fwd_between_namespaces(driver: &str) {
     let (na, nb) = (Netns::new().unwrap(), Netns::new().unwrap());
     let va = VethPair::with_peer_in(&na, 1).unwrap();
     let vb = VethPair::with_peer_in(&nb, 1).unwrap();
     let mac_b = vb.host_mac().unwrap();
     let sa = FrameSocket::open_in(&na, va.peer()).unwrap();
     let sb = FrameSocket::open_in(&nb, vb.peer()).unwrap();
-    let app = App::spawn(
-        None,
-        env!("CARGO_BIN_EXE_l2fwd"),
-        &[
-            "-l",
-            "0-1",
-            "--idle",
-            "adaptive",
-            "-T",
-            "0",
-            "--port",
-            &format!("af_packet:iface={}", va.host()),
-            "--port",
-            &format!("af_packet:iface={}", vb.host()),
-        ],
-    );
+    let pa = format!("{driver}:iface={}", va.host());
+    let pb = format!("{driver}:iface={}", vb.host());
+    let mut args = vec![
+        "-l", "0-1", "--idle", "adaptive", "-T", "0", "--port", &pa, "--port", &pb,
+    ];
+    if driver == "af_xdp" {
+        args.push("-P");
+    }
+    let app = App::spawn(None, env!("CARGO_BIN_EXE_l2fwd"), &args);
     // Wait until forwarding works, then count exactly.
     let src = MacAddr([2, 0x11, 0, 0, 0, 1]);
     let up = (0..100).any(|i| {
-        sa.send(&test_frame(MacAddr([0xff; 6]), src, 1_000_000 + i, 64))
-            .unwrap();
+        sa.send(&frame(driver, src, 1_000_000 + i, 64)).unwrap();
         !sb.recv_matching(1, Duration::from_millis(100), |f| {
-            test_frame_tag(f).is_some()
+            tag_of(driver, f).is_some()
         })
         .is_empty()
     });
@@ -53,20 +84,15 @@ fn l2fwd_forwards_between_namespaces_with_rewritten_macs() {
     while sb.recv(Duration::from_millis(200)).is_some() {}
     const N: u32 = 200;
     for tag in 0..N {
-        sa.send(&test_frame(
-            MacAddr([0xff; 6]),
-            src,
-            tag,
-            64 + (tag as usize % 64),
-        ))
-        .unwrap();
+        sa.send(&frame(driver, src, tag, 64 + (tag as usize % 64)))
+            .unwrap();
         if tag % 32 == 31 {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
     let mut seen = vec![false; N as usize];
     while let Some(f) = sb.recv(Duration::from_millis(500)) {
-        let Some(tag) = test_frame_tag(&f) else {
+        let Some(tag) = tag_of(driver, &f) else {
             continue;
         };
         if tag < N {

@@ -58,7 +58,7 @@ fn topology() -> Topology {
         // The hosts' kernels would leave TCP/UDP checksums to veth "offload" (CHECKSUM_PARTIAL),
         // and af_packet and AF_XDP (copy mode) hand such frames over without the checksum:
         // make them compute it.
-        // EXPERIMENT
+        ns.exec("ethtool", &["-K", ifname, "tx", "off"]).unwrap();
         ns.exec("ip", &["addr", "add", v4, "dev", ifname]).unwrap();
         ns.exec("ip", &["-6", "addr", "add", v6, "dev", ifname, "nodad"])
             .unwrap();

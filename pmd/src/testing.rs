@@ -177,7 +177,39 @@ impl VethPair {
             run("ip", &["link", "set", &pair.peer, "up"])?;
         }
         run("ip", &["link", "set", &pair.host, "up"])?;
+        pair.wait_up(ns)?;
         Ok(pair)
+    }
+
+    /// Waits until both ends are operationally up: the kernel activates a device's queueing
+    /// discipline asynchronously (linkwatch), and until then it drops what is sent, which on a
+    /// loaded machine made the first frames of a test vanish.
+    fn wait_up(&self, ns: Option<&Netns>) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let host_up =
+                std::fs::read_to_string(format!("/sys/class/net/{}/operstate", self.host))
+                    .is_ok_and(|s| s.trim() == "up");
+            let peer = match ns {
+                Some(ns) => run(
+                    "ip",
+                    &["-n", ns.name(), "-o", "link", "show", "dev", &self.peer],
+                ),
+                None => run("ip", &["-o", "link", "show", "dev", &self.peer]),
+            };
+            let peer_up =
+                peer.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("state UP"));
+            if host_up && peer_up {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "veth {}/{} not up after 5 s (host up: {host_up}, peer up: {peer_up})",
+                    self.host, self.peer
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The end in the caller's namespace.

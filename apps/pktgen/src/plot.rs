@@ -144,6 +144,18 @@ fn padded(v: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A tick label without needless decimals: 1000, 2.5, 0.25.
+fn tick(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 fn draw_lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -157,8 +169,10 @@ where
 {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let xs = || series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let (y0, y1) = padded(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    let y0 = if y0 > 0.0 && y1 > 0.0 { 0.0 } else { y0 };
+    let ys = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let (y0, y1) = padded(ys());
+    // Rates and percentiles start at zero.
+    let y0 = if ys().all(|y| y >= 0.0) { 0.0 } else { y0 };
     let mut builder = ChartBuilder::on(root);
     builder
         .caption(title, ("sans-serif", 24))
@@ -172,6 +186,8 @@ where
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
+                .x_label_formatter(&|x| tick(*x))
+                .y_label_formatter(&|y| tick(*y))
                 .label_style(("sans-serif", 15))
                 .axis_desc_style(("sans-serif", 17))
                 .draw()
@@ -359,6 +375,14 @@ mod tests {
             u32::from_be_bytes(b[16..20].try_into().unwrap()),
             u32::from_be_bytes(b[20..24].try_into().unwrap()),
         )
+    }
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(tick(1000.0), "1000");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.125), "0.125");
+        assert_eq!(tick(12.25), "12.2");
     }
 
     #[test]
