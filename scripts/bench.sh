@@ -19,8 +19,8 @@
 #               interface counters, and trafgen as an independent generator
 #   gen         generators into a veth, counted at the far end by an XDP counter: pktgen xdp
 #               (BPF_PROG_RUN live frames) vs trafgen vs dpdk-testpmd --forward-mode=txonly
-#   pcap-l3fwd  our l3fwd reading a pcap with infinite_rx=1 to a null port, vs DPDK's l3fwd
-#               (built from /usr/share/dpdk/examples/l3fwd) on net_pcap infinite_rx=1 + net_null
+#   pcap-l3fwd  our l3fwd/l2fwd replaying a pcap (infinite_rx=1) vs DPDK's l3fwd/l2fwd examples
+#               (built with make + pkg-config libdpdk) on net_pcap (scripts/bench/l3fwd.sh)
 #
 # Output: bench-results/<date>/bench-<time>/ with report.md (one table: ours, DPDK, unit,
 # ratio, spread), raw/ (every script's rows and logs, per-run numbers), and plots (SVG + PNG:
@@ -246,45 +246,14 @@ suite_gen() {
 }
 
 # --- pcap-l3fwd ------------------------------------------------------------------------------
-DPDK_L3FWD_DIR="${DPDK_L3FWD_DIR:-/tmp/fp-dpdk-l3fwd}"
-build_dpdk_l3fwd() {
-    [ -x "$DPDK_L3FWD_DIR/build/l3fwd" ] && return 0
-    rm -rf "$DPDK_L3FWD_DIR"
-    cp -r /usr/share/dpdk/examples/l3fwd "$DPDK_L3FWD_DIR" 2>/dev/null || return 1
-    make -C "$DPDK_L3FWD_DIR" -j2 >"$RAW/dpdk-l3fwd-build.log" 2>&1 || return 1
-    [ -x "$DPDK_L3FWD_DIR/build/l3fwd" ]
-}
-
+# scripts/bench/l3fwd.sh (the l3fwd owners' script) does exactly this comparison: our l3fwd
+# (LPM, EM) and l2fwd on pcap infinite_rx vs DPDK's examples built from /usr/share/dpdk/examples
+# with make + pkg-config libdpdk, DPDK's rate read from its telemetry socket.
 suite_pcap_l3fwd() {
-    # 64-byte UDP frames to 198.18.0.0/24 (DPDK l3fwd's default LPM route to port 0...), written
-    # by pktgen itself (a pcap of its traffic would need a capture: use the engine's builder).
-    python3 - "$RAW/l3fwd-in.pcap" <<'PY'
-import struct, sys
-def csum(b):
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-out = open(sys.argv[1], "wb")
-out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-for i in range(1024):
-    udp = struct.pack("!HHHH", 1024 + i, 5001, 26, 0) + bytes(18)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 46, i, 0, 64, 17, 0, bytes([10, 0, 0, 1]), bytes([198, 18, 0, 1 + i % 250]))
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    eth = bytes([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0])
-    f = eth + ip + udp
-    out.write(struct.pack("<IIII", 0, 0, len(f), len(f)) + f)
-PY
-    note "pcap-l3fwd: our side is measured from the engine's statistics; see raw/pcap-l3fwd-*.log"
-    local r
-    for ((r = 1; r <= RUNS; r++)); do
-        timeout -s INT $((SECS + 5)) taskset -c 0,1 "$L3FWD" -l 0-1 --stats-period 1 \
-            --port "pcap:rx=$RAW/l3fwd-in.pcap,infinite_rx=1" --port null:size=64 \
-            --duration "$SECS" >"$RAW/pcap-l3fwd-ours-$r.log" 2>&1 || true
-    done
-    if build_dpdk_l3fwd; then
-        note "pcap-l3fwd: DPDK l3fwd built in $DPDK_L3FWD_DIR; it prints no rates, so its column is left out until telemetry scraping is added"
+    if [ -x scripts/bench/l3fwd.sh ]; then
+        vs_dpdk pcap-l3fwd l3fwd
     else
-        note "pcap-l3fwd: DPDK l3fwd could not be built here (raw/dpdk-l3fwd-build.log)"
+        note "pcap-l3fwd: scripts/bench/l3fwd.sh is not there yet"
     fi
 }
 

@@ -55,8 +55,10 @@ const BULK_LANES: usize = 8;
 
 const DIMS: usize = 5;
 const PROTO_DIM: usize = 4;
-/// `Node::dim` of a leaf (then `Node::base` is the leaf number).
-const LEAF_DIM: u8 = 0xff;
+/// `Node::dim` of a leaf: it indexes the always-zero last word of a key (see [`Node`]).
+const LEAF_DIM: u8 = DIMS as u8;
+/// Words of a key as walked: the five dimensions and a zero for leaves.
+const KEY_WORDS: usize = DIMS + 1;
 
 /// An address type usable in ACL rules: [`Ipv4Addr`] or [`Ipv6Addr`].
 pub trait AclAddr: Copy + Eq + std::fmt::Debug + private::Sealed {
@@ -302,7 +304,7 @@ struct Compiled<W: Word> {
 
 impl<W: Word> Compiled<W> {
     #[inline(always)]
-    fn matches(&self, k: &[W; DIMS], proto: u8) -> bool {
+    fn matches(&self, k: &[W; KEY_WORDS], proto: u8) -> bool {
         // Non-short-circuit: all five checks are cheap and branch-free together.
         (k[0].wrapping_sub(self.lo[0]) <= self.span[0])
             & (k[1].wrapping_sub(self.lo[1]) <= self.span[1])
@@ -324,9 +326,16 @@ impl<W: Word> Compiled<W> {
 }
 
 /// A tree node, stored inline in its parent's child array so each level costs one load.
+///
+/// The child for key words `k` is `children[base + ((k[dim] >> shift) & mask)]`. A leaf is
+/// a node whose step leads back to itself: `dim` is [`LEAF_DIM`] (the key's last word,
+/// always zero) and `base` is the position of the leaf's canonical copy in `children`, so a
+/// walk can step every lane of a bulk group without a branch until all have reached their
+/// leaves. The entry after the canonical copy describes the leaf's rules: `base` is their
+/// start in `leaf_rules` and `shift:mask` their number (24 bits; [`MAX_RULES`] fits).
 #[derive(Clone, Copy, Debug)]
 struct Node {
-    /// First child in `children` (internal) or leaf number (leaf).
+    /// First child in `children` (internal) or the leaf's canonical position (leaf).
     base: u32,
     shift: u8,
     /// Dimension cut, or [`LEAF_DIM`].
@@ -348,6 +357,7 @@ pub struct Acl<A: AclAddr> {
     /// Internal nodes built.
     internal_nodes: usize,
     children: Vec<Node>,
+    /// Distinct leaves and the size of the largest (statistics only).
     /// Distinct leaves and the size of the largest (statistics only).
     leaf_count: usize,
     max_leaf: usize,
@@ -371,6 +381,21 @@ pub struct AclStats {
     pub max_leaf_rules: usize,
     /// Bytes of the runtime structures.
     pub memory_bytes: usize,
+}
+
+/// What classifying a set of keys costs in the built structures (see [`Acl::profile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AclProfile {
+    /// Keys walked.
+    pub keys: usize,
+    /// Internal nodes stepped through, summed over the keys (one dependent load each).
+    pub nodes_visited: usize,
+    /// Deepest walk.
+    pub max_depth: usize,
+    /// Rules in the leaves reached, summed over the keys.
+    pub leaf_rules: usize,
+    /// Rules compared before the answer was known, summed over the keys.
+    pub rules_compared: usize,
 }
 
 impl<A: AclAddr> AclBuilder<A> {
@@ -513,15 +538,21 @@ impl<A: AclAddr> Acl<A> {
         if let Some(&leaf) = memo.get(&rules) {
             return leaf;
         }
-        // A leaf keeps its rule list inline: start in `base`, length in `shift:mask` (24 bits;
-        // MAX_RULES fits).
+        let pos = self.children.len() as u32;
         let len = rules.len() as u32;
         let leaf = Node {
+            base: pos,
+            shift: 0,
+            dim: LEAF_DIM,
+            mask: 0,
+        };
+        let info = Node {
             base: self.leaf_rules.len() as u32,
             shift: (len >> 16) as u8,
             dim: LEAF_DIM,
             mask: len as u16,
         };
+        self.children.extend([leaf, info]);
         self.leaf_count += 1;
         self.max_leaf = self.max_leaf.max(rules.len());
         self.leaf_rules.extend_from_slice(&rules);
@@ -627,33 +658,37 @@ impl<A: AclAddr> Acl<A> {
     }
 
     #[inline(always)]
-    fn key_words(key: &AclKey<A>) -> [A::Word; DIMS] {
+    fn key_words(key: &AclKey<A>) -> [A::Word; KEY_WORDS] {
         [
             key.src.to_word(),
             key.dst.to_word(),
             A::Word::from_u128(u128::from(key.sport)),
             A::Word::from_u128(u128::from(key.dport)),
             A::Word::from_u128(u128::from(key.proto)),
+            A::Word::default(),
         ]
     }
 
     #[inline(always)]
-    fn scan_leaf(&self, leaf: Node, k: &[A::Word; DIMS], proto: u8) -> Option<usize> {
+    fn scan_leaf(&self, leaf: Node, k: &[A::Word; KEY_WORDS], proto: u8) -> Option<usize> {
         let ids = self.leaf_ids(leaf);
         ids.iter()
             .map(|&r| r as usize)
             .find(|&r| self.rules[r].matches(k, proto))
     }
 
+    /// The rules of `leaf` (a leaf node), in rank order.
     #[inline(always)]
     fn leaf_ids(&self, leaf: Node) -> &[u32] {
-        let start = leaf.base as usize;
-        let len = (usize::from(leaf.shift) << 16) | usize::from(leaf.mask);
+        let info = self.children[leaf.base as usize + 1];
+        let start = info.base as usize;
+        let len = (usize::from(info.shift) << 16) | usize::from(info.mask);
         &self.leaf_rules[start..start + len]
     }
 
+    /// One level down (a leaf steps to itself).
     #[inline(always)]
-    fn step(&self, n: Node, k: &[A::Word; DIMS]) -> Node {
+    fn step(&self, n: Node, k: &[A::Word; KEY_WORDS]) -> Node {
         let idx = k[n.dim as usize].slice(u32::from(n.shift), u32::from(n.mask));
         self.children[n.base as usize + idx]
     }
@@ -681,9 +716,14 @@ impl<A: AclAddr> Acl<A> {
             .map(|r| self.rules[r].index as usize)
     }
 
-    /// Classifies `keys` into `out` (user data or `None`), walking several keys' trees in
-    /// lock-step so their memory loads overlap. Only `min(keys.len(), out.len())` keys are
-    /// classified; returns the number that matched a rule.
+    /// Classifies `keys` into `out` (user data or `None`), walking groups of several keys'
+    /// trees in lock-step so their memory loads overlap. Only `min(keys.len(), out.len())`
+    /// keys are classified; returns the number that matched a rule.
+    ///
+    /// Leaves step to themselves (see [`Node`]), so every round steps every lane with no
+    /// per-lane branch, and the group stops when all lanes are at leaves: the walk is bound
+    /// by computation and branch prediction far more than by memory, so removing the
+    /// data-dependent branches is what pays.
     pub fn classify_bulk(&self, keys: &[AclKey<A>], out: &mut [Option<u32>]) -> usize {
         let n = keys.len().min(out.len());
         let mut matched = 0;
@@ -691,25 +731,24 @@ impl<A: AclAddr> Acl<A> {
             .chunks(BULK_LANES)
             .zip(out[..n].chunks_mut(BULK_LANES))
         {
-            let mut words = [[A::Word::default(); DIMS]; BULK_LANES];
-            let mut at = [self.root; BULK_LANES];
+            // Lanes past the end of a short group walk a zero key; their results are unused.
+            let mut words = [[A::Word::default(); KEY_WORDS]; BULK_LANES];
             for (w, key) in words.iter_mut().zip(kc) {
                 *w = Self::key_words(key);
             }
-            let lanes = kc.len();
+            let mut at = [self.root; BULK_LANES];
             loop {
-                let mut internal = 0;
-                for i in 0..lanes {
-                    if !at[i].is_leaf() {
-                        at[i] = self.step(at[i], &words[i]);
-                        internal += 1;
-                    }
+                let mut all_leaves = true;
+                for i in 0..BULK_LANES {
+                    at[i] = self.step(at[i], &words[i]);
+                    all_leaves &= at[i].is_leaf();
                 }
-                if internal == 0 {
+                if all_leaves {
                     break;
                 }
             }
             // Start the leaves' rule loads for all lanes before scanning any.
+            let lanes = kc.len();
             for &leaf in &at[..lanes] {
                 if let Some(&first) = self.leaf_ids(leaf).first() {
                     prefetch(&self.rules[first as usize]);
@@ -723,6 +762,36 @@ impl<A: AclAddr> Acl<A> {
             }
         }
         matched
+    }
+
+    /// Walks `keys` through the classifier counting the work done (slow; for tuning and
+    /// benchmarks, not the fast path).
+    pub fn profile(&self, keys: &[AclKey<A>]) -> AclProfile {
+        let mut p = AclProfile {
+            keys: keys.len(),
+            ..AclProfile::default()
+        };
+        for key in keys {
+            let k = Self::key_words(key);
+            let mut at = self.root;
+            let mut depth = 0;
+            while !at.is_leaf() {
+                at = self.step(at, &k);
+                depth += 1;
+            }
+            p.nodes_visited += depth;
+            p.max_depth = p.max_depth.max(depth);
+            let ids = self.leaf_ids(at);
+            p.leaf_rules += ids.len();
+            p.rules_compared += match self.scan_leaf(at, &k, key.proto) {
+                Some(r) => ids
+                    .iter()
+                    .position(|&i| i as usize == r)
+                    .map_or(0, |i| i + 1),
+                None => ids.len(),
+            };
+        }
+        p
     }
 
     /// Number of rules.

@@ -8,21 +8,30 @@
 //!   8-byte words so no entry straddles a cache line. Index 0 is reserved.
 //! - Every key has two candidate buckets: the primary `hash & mask` and the alternative
 //!   `primary ^ f(signature)`, so a key can be moved to its other bucket knowing only its
-//!   signature (no rehash, no key read). Inserts that find both buckets full make room by a
-//!   breadth-first search for a chain of moves (cuckoo displacement), which lets the table fill
-//!   to well above 90 percent of its slots.
+//!   signature (no rehash, no key read): the bucket a slot is in plus its signature give the
+//!   slot's other bucket, which is what `rte_hash` keeps `sig_current`/`sig_alt` for. Inserts
+//!   that find both buckets full make room by a breadth-first search for a chain of moves
+//!   (cuckoo displacement) rooted at both buckets at once, which stops at the first free slot
+//!   it sees: each level's candidate buckets are prefetched together before any is examined,
+//!   so even at 95 percent load most inserts pay one round of (overlapped) misses for one or
+//!   two moves. This lets the table fill to well above 90 percent of its slots.
 //!
 //! # Concurrency
 //! Lookups ([`ExactMatchTable::lookup`], [`ExactMatchTable::lookup_bulk`]) take `&self`, never
-//! lock and never write shared memory. Writers ([`ExactMatchTable::insert`],
-//! [`ExactMatchTable::remove`]) also take `&self` and serialise on a writer mutex, so there is
-//! one writer at a time, running concurrently with any number of readers, like `rte_hash`'s
-//! lock-free mode:
+//! lock and never write shared memory. Writes serialise on a writer mutex, so there is one
+//! writer at a time, running concurrently with any number of readers, like `rte_hash`'s
+//! lock-free mode. The mutex is taken either per call ([`ExactMatchTable::insert`],
+//! [`ExactMatchTable::remove`] on `&self`), or once by the thread that does all the writing:
+//! [`ExactMatchTable::writer`] returns an [`ExactMatchWriter`] that holds it for its lifetime
+//! and whose `&mut self` methods then take no lock at all. Either way the protocol with the
+//! readers is the same:
 //! - all shared memory is atomics, so there are no data races;
 //! - a new entry's key and value are written before its index is published with `Release`;
 //! - whenever an entry moves between buckets, or a key-store entry is freed (and so may be
 //!   reused and overwritten), the writer bumps a table-change counter and issues a `Release`
-//!   fence before it removes the old copy or reuses the entry. A reader reads the counter
+//!   fence before it removes the old copy or reuses the entry. (Only the writer, under the
+//!   mutex, writes the counter and the length, so it bumps them with a plain load and store,
+//!   no locked read-modify-write; readers see the same values and orderings as before.) A reader reads the counter
 //!   before its search and again after an `Acquire` fence, and retries on a change: it can
 //!   therefore never report a miss for a key that was only moving, nor accept a torn key.
 //!
@@ -36,8 +45,8 @@
 //! unchanged by a failed insert.
 
 use std::marker::PhantomData;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Mutex, MutexGuard};
 
 use thiserror::Error;
 
@@ -485,18 +494,50 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         None
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
         // A panic while holding the lock cannot leave the table inconsistent for readers
         // (every step keeps each key in one of its buckets), so poisoning is ignored.
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A write handle for the thread that does the writing: it takes the writer mutex once
+    /// and holds it until dropped, so its `&mut self` inserts and removes take no lock
+    /// (lookups from any thread continue meanwhile). Other writers (through `&self` or
+    /// another handle) wait until it is dropped, so the thread holding it must not also
+    /// call the table's locking methods (`insert`, `remove`, `clear`, `for_each`, `entries`,
+    /// `writer`) meanwhile: it would wait for itself.
+    pub fn writer(&self) -> ExactMatchWriter<'_, K, V> {
+        ExactMatchWriter {
+            table: self,
+            state: self.lock(),
+        }
+    }
+
     /// Inserts `key -> value`, or replaces the value of a present key. Returns the previous
     /// value, or [`HashError::Full`] (with the table unchanged) when there is no room.
+    /// Takes the writer mutex for the call; a thread that writes a lot should hold an
+    /// [`ExactMatchWriter`] instead.
     pub fn insert(&self, key: K, value: V) -> Result<Option<V>, HashError> {
         let mut w = self.lock();
+        self.insert_locked(&mut w, key, value)
+    }
+
+    /// Bumps the table-change counter (writer only, see the module docs).
+    #[inline(always)]
+    fn bump_change(&self) {
+        let c = self.change.load(Ordering::Relaxed);
+        self.change.store(c.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    fn set_len(&self, len: usize) {
+        self.len.store(len, Ordering::Relaxed);
+    }
+
+    fn insert_locked(&self, w: &mut WriterState, key: K, value: V) -> Result<Option<V>, HashError> {
         let words = key_words(&key);
         let p = self.place(&words);
+        prefetch(&self.buckets[p.alt as usize]);
         if let Some((_, idx)) = self
             .find_in(p.prim, p.sig, &words)
             .or_else(|| self.find_in(p.alt, p.sig, &words))
@@ -520,19 +561,14 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         self.word(base + Self::KEY_WORDS)
             .store(value.to_word(), Ordering::Relaxed);
 
-        for bucket in [p.prim, p.alt] {
-            if let Some(slot) = self.empty_slot(bucket) {
-                self.publish(bucket, slot, p.sig, idx);
-                self.len.fetch_add(1, Ordering::Relaxed);
-                return Ok(None);
-            }
-        }
-        for bucket in [p.prim, p.alt] {
-            if let Some(slot) = self.make_room(&mut w.queue, bucket) {
-                self.publish(bucket, slot, p.sig, idx);
-                self.len.fetch_add(1, Ordering::Relaxed);
-                return Ok(None);
-            }
+        let room = [p.prim, p.alt]
+            .into_iter()
+            .find_map(|b| self.empty_slot(b).map(|s| (b, s)))
+            .or_else(|| self.make_room(&mut w.queue, p.prim, p.alt));
+        if let Some((bucket, slot)) = room {
+            self.publish(bucket, slot, p.sig, idx);
+            self.set_len(self.len() + 1);
+            return Ok(None);
         }
         w.free.push(idx);
         Err(full)
@@ -549,24 +585,41 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         b.idx[slot].store(idx, Ordering::Release);
     }
 
-    /// Frees a slot in `start` by a chain of cuckoo moves found breadth-first. Returns the
-    /// freed slot, or `None` when no chain exists within the search limit.
-    fn make_room(&self, queue: &mut Vec<(u32, u32, u8)>, start: u32) -> Option<usize> {
+    /// Frees a slot in bucket `prim` or `alt` by a chain of cuckoo moves found
+    /// breadth-first from both at once, stopping at the first free slot seen. Returns the
+    /// root bucket and its freed slot, or `None` when no chain exists within the search
+    /// limit.
+    fn make_room(
+        &self,
+        queue: &mut Vec<(u32, u32, u8)>,
+        prim: u32,
+        alt: u32,
+    ) -> Option<(u32, usize)> {
         queue.clear();
-        queue.push((start, u32::MAX, 0));
+        queue.push((prim, u32::MAX, 0));
+        if alt != prim {
+            queue.push((alt, u32::MAX, 0));
+        }
         let mut head = 0;
         while head < queue.len() {
+            // Prefetch every candidate of this bucket first, so their misses overlap.
             let (bucket, _, _) = queue[head];
             let b = &self.buckets[bucket as usize];
-            for slot in 0..BUCKET_ENTRIES {
-                let alt = self.alt_bucket(bucket, b.sig(slot));
+            let alts: [u32; BUCKET_ENTRIES] =
+                std::array::from_fn(|slot| self.alt_bucket(bucket, b.sig(slot)));
+            for &a in &alts {
+                prefetch(&self.buckets[a as usize]);
+            }
+            for (slot, &alt) in alts.iter().enumerate() {
                 if alt == bucket {
                     continue;
                 }
                 if let Some(free) = self.empty_slot(alt) {
                     return self.execute_moves(queue, head, slot, alt, free);
                 }
-                if queue.len() < BFS_LIMIT {
+            }
+            for (slot, &alt) in alts.iter().enumerate() {
+                if alt != bucket && queue.len() < BFS_LIMIT {
                     queue.push((alt, head as u32, slot as u8));
                 }
             }
@@ -578,7 +631,7 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
     /// Moves the entry at (`queue[node].bucket`, `slot`) to (`dest`, `dest_slot`), then walks
     /// back up the BFS tree moving each parent's entry into the slot just vacated. Each move is
     /// checked against the current state; on a mismatch (the path crossed itself) it stops,
-    /// every key still in one of its buckets.
+    /// every key still in one of its buckets. Returns the root bucket and its freed slot.
     fn execute_moves(
         &self,
         queue: &[(u32, u32, u8)],
@@ -586,7 +639,7 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         mut slot: usize,
         mut dest: u32,
         mut dest_slot: usize,
-    ) -> Option<usize> {
+    ) -> Option<(u32, usize)> {
         loop {
             let (bucket, parent, parent_slot) = queue[node];
             let src = &self.buckets[bucket as usize];
@@ -602,11 +655,11 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
             // Copy first, so the key is always in at least one bucket; then tell readers
             // that a key moved before its old copy disappears.
             self.publish(dest, dest_slot, sig, idx);
-            self.change.fetch_add(1, Ordering::Relaxed);
+            self.bump_change();
             fence(Ordering::Release);
             src.idx[slot].store(EMPTY, Ordering::Relaxed);
             if parent == u32::MAX {
-                return Some(slot);
+                return Some((bucket, slot));
             }
             dest = bucket;
             dest_slot = slot;
@@ -618,6 +671,10 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
     /// Removes `key`, returning its value if it was present.
     pub fn remove(&self, key: &K) -> Option<V> {
         let mut w = self.lock();
+        self.remove_locked(&mut w, key)
+    }
+
+    fn remove_locked(&self, w: &mut WriterState, key: &K) -> Option<V> {
         let words = key_words(key);
         let p = self.place(&words);
         for bucket in [p.prim, p.alt] {
@@ -626,10 +683,10 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
                 self.buckets[bucket as usize].idx[slot].store(EMPTY, Ordering::Relaxed);
                 // The entry may be reused (overwritten) from now on: readers that might still
                 // read it must see the counter move.
-                self.change.fetch_add(1, Ordering::Relaxed);
+                self.bump_change();
                 fence(Ordering::Release);
                 w.free.push(idx);
-                self.len.fetch_sub(1, Ordering::Relaxed);
+                self.set_len(self.len() - 1);
                 return Some(V::from_word(value));
             }
         }
@@ -644,7 +701,7 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
                 s.store(EMPTY, Ordering::Relaxed);
             }
         }
-        self.change.fetch_add(1, Ordering::Relaxed);
+        self.bump_change();
         fence(Ordering::Release);
         w.free.clear();
         w.free.extend((1..=self.entries as u32).rev());
@@ -680,6 +737,43 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         let mut v = Vec::with_capacity(self.len());
         self.for_each(|k, val| v.push((k, val)));
         v
+    }
+}
+
+/// The writer's handle to an [`ExactMatchTable`] (see [`ExactMatchTable::writer`]): holds the
+/// writer mutex for its lifetime, so its writes take no lock.
+pub struct ExactMatchWriter<'a, K: HashKey, V: HashValue> {
+    table: &'a ExactMatchTable<K, V>,
+    state: MutexGuard<'a, WriterState>,
+}
+
+impl<K: HashKey, V: HashValue> std::fmt::Debug for ExactMatchWriter<'_, K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExactMatchWriter")
+            .field("table", self.table)
+            .finish()
+    }
+}
+
+impl<K: HashKey, V: HashValue> ExactMatchWriter<'_, K, V> {
+    /// Like [`ExactMatchTable::insert`], without taking the lock.
+    pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>, HashError> {
+        self.table.insert_locked(&mut self.state, key, value)
+    }
+
+    /// Like [`ExactMatchTable::remove`], without taking the lock.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.table.remove_locked(&mut self.state, key)
+    }
+
+    /// Looks up one key (as [`ExactMatchTable::lookup`]).
+    pub fn lookup(&self, key: &K) -> Option<V> {
+        self.table.lookup(key)
+    }
+
+    /// The table written to.
+    pub fn table(&self) -> &ExactMatchTable<K, V> {
+        self.table
     }
 }
 

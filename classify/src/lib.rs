@@ -24,6 +24,6 @@ pub use flow::{
     FlowAction, FlowDecision, FlowError, FlowKey, FlowMatch, FlowRule, FlowStats, FlowTable,
     OffloadMatch,
 };
-pub use hash::{ExactMatchTable, HashError, HashValue};
+pub use hash::{ExactMatchTable, ExactMatchWriter, HashError, HashValue};
 pub use key::{HashKey, Ipv4FiveTuple, Ipv6FiveTuple, MacKey};
 pub use rss::{Reta, RssError, RssKey, toeplitz_hash, toeplitz_hash_bitwise};

@@ -39,8 +39,8 @@ fn random_ops_match_hashmap() {
     let mut rng = Rng(0x1234_5678);
     let mut full_seen = 0;
     // Key universe larger than the table so inserts hit Full sometimes.
-    for step in 0..200_000u64 {
-        let k = tuple(rng.next() % 6000);
+    for step in 0..100_000u64 {
+        let k = tuple(rng.next() % 6400);
         match rng.next() % 4 {
             0 | 1 => match table.insert(k, step) {
                 Ok(prev) => assert_eq!(prev, reference.insert(k, step), "insert {k:?}"),
@@ -60,6 +60,47 @@ fn random_ops_match_hashmap() {
         full_seen > 0,
         "workload should have filled the table at least once"
     );
+    let mut got = table.entries();
+    got.sort();
+    let mut want: Vec<_> = reference.into_iter().collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// The writer handle against `HashMap`, mostly at 90-100 percent load so that nearly every
+/// insert displaces keys; the table's `&self` API sees the same contents once it is dropped.
+#[test]
+fn writer_handle_matches_hashmap_near_full() {
+    let table = ExactMatchTable::<Ipv4FiveTuple, u64>::new(2048).unwrap();
+    let mut reference = HashMap::new();
+    let mut rng = Rng(0xfeed);
+    let mut w = table.writer();
+    let mut full_seen = 0;
+    for step in 0..25_000u64 {
+        let k = tuple(rng.next() % 2800);
+        if rng.next() % 5 == 0 {
+            assert_eq!(w.remove(&k), reference.remove(&k), "remove {k:?}");
+        } else {
+            match w.insert(k, step) {
+                Ok(prev) => assert_eq!(prev, reference.insert(k, step), "insert {k:?}"),
+                Err(HashError::Full { len, .. }) => {
+                    assert!(!reference.contains_key(&k));
+                    assert_eq!(len, reference.len());
+                    full_seen += 1;
+                }
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(w.lookup(&k), reference.get(&k).copied());
+        assert_eq!(w.table().len(), reference.len());
+    }
+    assert!(
+        reference.len() * 100 > 2048 * 90,
+        "load {}",
+        reference.len()
+    );
+    assert!(full_seen > 0);
+    drop(w);
     let mut got = table.entries();
     got.sort();
     let mut want: Vec<_> = reference.into_iter().collect();
@@ -263,12 +304,14 @@ fn lookups_concurrent_with_writer_tiny_table() {
     let writer = {
         let (table, stop) = (table.clone(), stop.clone());
         std::thread::spawn(move || {
+            // The lock-free writer handle: the same protocol as the `&self` writes.
+            let mut w = table.writer();
             let mut rng = Rng(17);
             let mut writes = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let k = 1_000 + rng.next() % 64;
-                if table.remove(&tuple(k)).is_none() {
-                    let _ = table.insert(tuple(k), k ^ 0xabcd);
+                if w.remove(&tuple(k)).is_none() {
+                    let _ = w.insert(tuple(k), k ^ 0xabcd);
                 }
                 writes += 1;
             }

@@ -319,9 +319,8 @@ impl<W: Worker + ?Sized> Worker for Box<W> {
 /// Parameters of the loop.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopParams {
-    /// TX flush threshold (at most [`crate::config::MAX_BURST`]). RX bursts take what the queue
-    /// gives into an empty `MbufBurst` (up to its capacity, 64): `RxQueue::rx_burst` has no
-    /// per-call limit.
+    /// RX burst size and TX flush threshold (at most [`crate::config::MAX_BURST`]): each poll
+    /// receives into an `MbufBurst` limited to this many packets.
     pub burst: usize,
     /// Drain period for partly filled buffers.
     pub drain: Duration,
@@ -421,7 +420,8 @@ impl LcoreLoop {
     pub fn run<W: Worker>(&mut self, worker: &mut W, stop: &AtomicBool) {
         let drain = tsc::ticks(self.params.drain).max(1);
         let mut idle = Idle::new(self.params.idle);
-        let mut burst = MbufBurst::new();
+        // RX takes at most `burst` packets per poll (32 by default, as in l3fwd).
+        let mut burst = MbufBurst::with_limit(self.params.burst);
         let stats = &*self.stats;
         let prefetch_data = worker.prefetch();
         // u64::MAX: no ticks (the comparison below never holds).

@@ -8,6 +8,21 @@
 //! the route's depth above `nh_bits`, and the next hop in the low `nh_bits` bits. Every
 //! non-extended entry carries the depth of the route that produced it, which is what lets adds
 //! keep longer prefixes and deletes restore the covering prefix without rebuilding anything.
+//!
+//! # Range writes
+//! A short prefix covers a run of up to 2^23 tbl24 entries. Reading each entry before writing it
+//! (to keep longer prefixes) would stall on every cache miss, so the writer keeps [`Hints`]: per
+//! 16-entry line of tbl24, a lower and an upper bound of the depths stored there and whether it
+//! may hold an extended entry. An add whose depth is at least the line's upper bound, or a delete
+//! whose depth equals it, writes the line's part of the range blindly (stores only); a delete
+//! skips lines whose lower bound is deeper than the route; only the other lines are checked entry
+//! by entry (and then get exact bounds again).
+//!
+//! # Memory ordering
+//! Route entries publish nothing but themselves, so they are stored `Relaxed`: readers may see a
+//! mix of old and new valid entries while a range is rewritten (each lookup still sees one whole
+//! entry, the route before or after the update). The only `Release` stores are those that link a
+//! filled group into its parent (readers load entries with `Acquire` before following them).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -15,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::mem::AtomicArray;
+use crate::mem::{AtomicArray, fill_relaxed};
 use crate::qsbr::Qsbr;
 use crate::{LpmConfig, LpmError};
 
@@ -160,6 +175,54 @@ impl Rules {
     }
 }
 
+/// Entries of tbl24 per hint (one cache line).
+const HINT_SHIFT: u32 = 4;
+const HINT_BLOCK: usize = 1 << HINT_SHIFT;
+/// Upper bound meaning "may hold an extended entry".
+const HINT_EXT: u8 = u8::MAX;
+
+/// The writer's per-line bounds on tbl24 (see the module docs): `lo` is at most, and `hi` at
+/// least, the depth of every non-extended entry in the line (invalid entries count as depth 0);
+/// `hi == HINT_EXT` when the line may hold an extended entry. Bounds only ever need to be
+/// conservative; a full-line check makes them exact again.
+struct Hints(Vec<u16>);
+
+impl Hints {
+    fn new() -> Self {
+        // All entries start invalid: depth 0.
+        Self(vec![0; TBL24_ENTRIES >> HINT_SHIFT])
+    }
+
+    #[inline(always)]
+    fn get(&self, line: usize) -> (u8, u8) {
+        let h = self.0[line];
+        (h as u8, (h >> 8) as u8)
+    }
+
+    #[inline(always)]
+    fn set(&mut self, line: usize, lo: u8, hi: u8) {
+        self.0[line] = u16::from(lo) | u16::from(hi) << 8;
+    }
+
+    /// An entry of the line may now have depth `depth`.
+    #[inline(always)]
+    fn lower(&mut self, line: usize, depth: u8) {
+        let (lo, hi) = self.get(line);
+        self.set(line, lo.min(depth), hi.max(depth));
+    }
+
+    /// An entry of the line is now extended.
+    #[inline(always)]
+    fn mark_ext(&mut self, line: usize) {
+        let (lo, _) = self.get(line);
+        self.set(line, lo, HINT_EXT);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.0.capacity() * 2
+    }
+}
+
 /// Where an entry lives: `tbl24[idx]` at level 0, else `tbl8[idx]`.
 #[derive(Clone, Copy)]
 struct Loc {
@@ -226,6 +289,7 @@ pub(crate) struct Trie {
     max_rules: usize,
     groups_total: u32,
     free: Vec<u32>,
+    hints: Hints,
     /// Groups unlinked but maybe still read: (epoch to wait for, group).
     pending: VecDeque<(u64, u32)>,
     grace_timeout: Duration,
@@ -256,6 +320,7 @@ impl Trie {
             max_rules: cfg.max_rules,
             groups_total: cfg.tbl8_groups,
             free: (0..cfg.tbl8_groups).rev().collect(),
+            hints: Hints::new(),
             pending: VecDeque::new(),
             grace_timeout: cfg.grace_timeout,
         })
@@ -312,6 +377,10 @@ impl Trie {
         }
         let key = key & prefix_mask(depth);
         let prev = self.rules.get(depth, key);
+        if prev == Some(nh) {
+            // The tables already hold exactly this route.
+            return Ok(prev);
+        }
         if prev.is_none() && self.rule_count >= self.max_rules {
             return Err(LpmError::TableFull {
                 max_rules: self.max_rules,
@@ -342,6 +411,9 @@ impl Trie {
                 }
                 // Publishes the filled group (readers load with Acquire).
                 self.at(loc).store(EXT | g, Ordering::Release);
+                if loc.level == 0 {
+                    self.hints.mark_ext(loc.idx >> HINT_SHIFT);
+                }
                 g
             };
             loc = Loc {
@@ -350,7 +422,13 @@ impl Trie {
             };
         }
         let count = 1usize << (end(lvl) - depth);
-        self.set_range(self.range(loc, count), new, depth);
+        if lvl == 0 {
+            let mut hints = std::mem::replace(&mut self.hints, Hints(Vec::new()));
+            self.set_range24(&mut hints, loc.idx, count, new, depth);
+            self.hints = hints;
+        } else {
+            self.set_range(self.range(loc, count), new, depth);
+        }
         self.rules.insert(depth, key, nh);
         if prev.is_none() {
             self.rule_count += 1;
@@ -375,6 +453,97 @@ impl Trie {
         &self.tables.tbl8.as_slice()[start..start + GROUP_ENTRIES]
     }
 
+    /// `set_range` over `count` tbl24 entries from `start`, line by line: blind stores where
+    /// the hints prove no longer prefix and no group is there, else entry by entry.
+    fn set_range24(&self, hints: &mut Hints, start: usize, count: usize, new: u32, depth: u8) {
+        let tbl24 = self.tables.tbl24.as_slice();
+        let end = start + count;
+        // Consecutive lines to overwrite blindly are written as one run.
+        let mut blind = start..start;
+        let mut i = start;
+        while i < end {
+            let line = i >> HINT_SHIFT;
+            let line_end = ((line + 1) << HINT_SHIFT).min(end);
+            let run = &tbl24[i..line_end];
+            let full = run.len() == HINT_BLOCK;
+            let (lo, hi) = hints.get(line);
+            if hi <= depth {
+                // Every entry is invalid or a route no longer than `depth`: all are replaced.
+                blind.end = line_end;
+                hints.set(line, if full { depth } else { lo.min(depth) }, depth);
+            } else {
+                fill_relaxed(&tbl24[blind.clone()], new);
+                blind = line_end..line_end;
+                self.set_range(run, new, depth);
+                if full {
+                    self.exact_hint(hints, line, run);
+                } else {
+                    hints.lower(line, depth);
+                }
+            }
+            i = line_end;
+        }
+        fill_relaxed(&tbl24[blind], new);
+    }
+
+    /// `clear_range` over `count` tbl24 entries from `start` (the range of the deleted route,
+    /// so every entry in it is extended or has a depth of at least `depth`).
+    fn clear_range24(&self, hints: &mut Hints, start: usize, count: usize, depth: u8, repl: u32) {
+        let tbl24 = self.tables.tbl24.as_slice();
+        let repl_depth = self.depth_of(repl);
+        let end = start + count;
+        let mut blind = start..start;
+        let mut i = start;
+        while i < end {
+            let line = i >> HINT_SHIFT;
+            let line_end = ((line + 1) << HINT_SHIFT).min(end);
+            let run = &tbl24[i..line_end];
+            let full = run.len() == HINT_BLOCK;
+            let (lo, hi) = hints.get(line);
+            if hi == depth {
+                // Every entry in the run is exactly the deleted route.
+                blind.end = line_end;
+                if full {
+                    hints.set(line, repl_depth, repl_depth);
+                } else {
+                    hints.lower(line, repl_depth);
+                }
+                i = line_end;
+                continue;
+            }
+            fill_relaxed(&tbl24[blind.clone()], repl);
+            blind = line_end..line_end;
+            if hi != HINT_EXT && lo > depth {
+                // Only longer prefixes here: nothing to restore.
+            } else {
+                self.clear_range(run, depth, repl);
+                if full {
+                    self.exact_hint(hints, line, run);
+                } else {
+                    hints.lower(line, repl_depth);
+                }
+            }
+            i = line_end;
+        }
+        fill_relaxed(&tbl24[blind], repl);
+    }
+
+    /// Sets the hint of `line` from its entries (`run` is the whole line).
+    fn exact_hint(&self, hints: &mut Hints, line: usize, run: &[AtomicU32]) {
+        let (mut lo, mut hi) = (u8::MAX, 0u8);
+        for slot in run {
+            let e = slot.load(Ordering::Relaxed);
+            if e & EXT != 0 {
+                hi = HINT_EXT;
+            } else {
+                let d = self.depth_of(e);
+                lo = lo.min(d);
+                hi = hi.max(d);
+            }
+        }
+        hints.set(line, lo, hi);
+    }
+
     /// Writes route entry `new` of `depth` over `entries` and the groups below them, except
     /// where a longer prefix already wins.
     fn set_range(&self, entries: &[AtomicU32], new: u32, depth: u8) {
@@ -386,7 +555,7 @@ impl Trie {
             } else if e & VALID == 0 || (e & !VALID) <= keep_above | self.nh_max() {
                 // (e & !VALID) compares depth first, as depth sits above the next hop.
                 if e != new {
-                    slot.store(new, Ordering::Release);
+                    slot.store(new, Ordering::Relaxed);
                 }
             }
         }
@@ -499,12 +668,22 @@ impl Trie {
             path[l] = loc;
         }
         let count = 1usize << (end(lvl) - depth);
-        self.clear_range(self.range(loc, count), depth, repl);
+        if lvl == 0 {
+            let mut hints = std::mem::replace(&mut self.hints, Hints(Vec::new()));
+            self.clear_range24(&mut hints, loc.idx, count, depth, repl);
+            self.hints = hints;
+        } else {
+            self.clear_range(self.range(loc, count), depth, repl);
+        }
         // Collapse groups on the path that became uniform, deepest first.
         for l in (1..=lvl).rev() {
             match self.uniform(groups[l], base(l)) {
                 Some(u) => {
                     self.at(path[l - 1]).store(u, Ordering::Release);
+                    if l == 1 {
+                        self.hints
+                            .lower(path[0].idx >> HINT_SHIFT, self.depth_of(u));
+                    }
                     let epoch = self.tables.qsbr.retire_epoch();
                     self.pending.push_back((epoch, groups[l]));
                 }
@@ -523,7 +702,7 @@ impl Trie {
             if e & EXT != 0 {
                 self.clear_range(self.group(e), depth, repl);
             } else if (lo..=hi).contains(&e) {
-                slot.store(repl, Ordering::Release);
+                slot.store(repl, Ordering::Relaxed);
             }
         }
     }
@@ -553,7 +732,7 @@ impl Trie {
     }
 
     pub(crate) fn memory(&self) -> MemoryUsage {
-        let rules = self.rules.heap_bytes();
+        let rules = self.rules.heap_bytes() + self.hints.heap_bytes();
         MemoryUsage {
             tbl24_bytes: self.tables.tbl24.mapped_bytes(),
             tbl8_bytes: self.tables.tbl8.mapped_bytes(),
@@ -570,7 +749,8 @@ pub struct MemoryUsage {
     pub tbl24_bytes: usize,
     /// Bytes mapped for the configured second-level groups (1 KiB each).
     pub tbl8_bytes: usize,
-    /// Approximate heap bytes of the rule store (used only by updates).
+    /// Approximate heap bytes of the rule store and the writer's tbl24 hints (used only by
+    /// updates).
     pub rule_bytes: usize,
     /// Whether both tables are in 2 MiB hugepages.
     pub hugepages: bool,

@@ -15,8 +15,9 @@ use crate::{LookupImpl, LpmConfig, LpmError, NO_ROUTE};
 /// Next hops are 24 bits.
 pub const MAX_NEXT_HOP4: u32 = (1 << 24) - 1;
 const NH_BITS: u32 = 24;
-/// How far ahead the scalar bulk lookup prefetches tbl24 entries.
-const PREFETCH_AHEAD: usize = 32;
+/// Addresses per bulk-lookup block: the tbl24 lines of a whole block are prefetched before
+/// any is read (32 = one DPDK burst; enough misses in flight to cover the memory latency).
+const BLOCK: usize = 32;
 
 #[inline(always)]
 fn key(ip: u32) -> u128 {
@@ -71,52 +72,69 @@ impl<'a> View<'a> {
         std::array::from_fn(|i| self.resolve(e[i], ips[i]))
     }
 
-    /// Scalar bulk: groups of 8 as in `lookup8`, with the tbl24 lines of the addresses
-    /// `PREFETCH_AHEAD` positions ahead prefetched, so two groups' misses are in flight.
+    /// Prefetches the tbl24 lines of a whole block before any is loaded, so all of its
+    /// cache misses are in flight at once (a sliding prefetch distance cannot help a 32-address
+    /// burst: by the time it pays off the burst is over).
     #[inline(always)]
-    fn lookup_scalar(self, ips: &[u32], out: &mut [u32]) -> usize {
-        let n = ips.len().min(out.len());
-        let (ips, out) = (&ips[..n], &mut out[..n]);
-        let mut ip_chunks = ips.chunks_exact(8);
-        let mut out_chunks = out.chunks_exact_mut(8);
-        for (i, (ipc, oc)) in (&mut ip_chunks).zip(&mut out_chunks).enumerate() {
-            for &ahead in ips.iter().skip(i * 8 + PREFETCH_AHEAD).take(8) {
-                prefetch(self.first(ahead));
-            }
-            if let (Ok(ipc), Ok(oc)) = (<&[u32; 8]>::try_from(ipc), <&mut [u32; 8]>::try_from(oc)) {
-                *oc = self.lookup8(ipc);
-            }
+    fn prefetch_block(self, ips: &[u32]) {
+        for &ip in ips {
+            prefetch(self.first(ip));
         }
-        for (o, &ip) in out_chunks
-            .into_remainder()
-            .iter_mut()
-            .zip(ip_chunks.remainder())
-        {
-            *o = self.lookup(ip);
-        }
-        n
     }
 
+    /// Scalar resolution of a block whose tbl24 lines are prefetched: first every tbl24 entry
+    /// (raw, into `out`), then tbl8 for the rare extended entries, then a branch-free pass that
+    /// turns entries into next hops or [`NO_ROUTE`]. Separating the passes keeps the
+    /// unpredictable valid/miss outcome out of branches and lets all loads issue back to back.
+    #[inline(always)]
+    fn resolve_block(self, ips: &[u32], out: &mut [u32]) {
+        let mut any = 0;
+        for (o, &ip) in out.iter_mut().zip(ips) {
+            let e = self.first(ip).load(Ordering::Acquire);
+            *o = e;
+            any |= e;
+        }
+        if any & EXT != 0 {
+            for (o, &ip) in out.iter_mut().zip(ips) {
+                if *o & EXT != 0 {
+                    let idx = (((*o & !EXT) as usize) << 8) | (ip & 0xff) as usize;
+                    *o = self.tbl8.get(idx).map_or(0, |x| x.load(Ordering::Relaxed));
+                }
+            }
+        }
+        for o in out.iter_mut() {
+            // VALID set: the next hop; clear: all ones (NO_ROUTE). A resolved tbl8 entry is
+            // never extended in a 32-bit trie.
+            *o = (*o & MAX_NEXT_HOP4) | (((*o & VALID) >> VALID.trailing_zeros()).wrapping_sub(1));
+        }
+    }
+
+    /// Bulk lookup in blocks of [`BLOCK`]: prefetch the block's tbl24 lines, then resolve it
+    /// with `imp` (gathers for whole vectors, `resolve_block` for the rest).
     fn lookup_with(self, imp: LookupImpl, ips: &[u32], out: &mut [u32]) -> usize {
         let n = ips.len().min(out.len());
-        let done = match imp.resolve() {
-            LookupImpl::Scalar | LookupImpl::Auto => 0,
-            #[cfg(target_arch = "x86_64")]
-            LookupImpl::Avx2 => {
-                // SAFETY: `resolve` returned Avx2 only after detecting AVX2; the pointers come
-                // from live tables of the right sizes, and every extended entry names an
-                // allocated group.
-                unsafe { crate::simd::lookup_avx2(self.raw(), &ips[..n], &mut out[..n]) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            LookupImpl::Avx512 => {
-                // SAFETY: as above, with AVX-512F detected.
-                unsafe { crate::simd::lookup_avx512(self.raw(), &ips[..n], &mut out[..n]) }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => 0,
-        };
-        self.lookup_scalar(&ips[done..n], &mut out[done..n]);
+        let imp = imp.resolve();
+        for (ipb, ob) in ips[..n].chunks(BLOCK).zip(out[..n].chunks_mut(BLOCK)) {
+            self.prefetch_block(ipb);
+            let done = match imp {
+                LookupImpl::Scalar | LookupImpl::Auto => 0,
+                #[cfg(target_arch = "x86_64")]
+                LookupImpl::Avx2 => {
+                    // SAFETY: `resolve` returned Avx2 only after detecting AVX2; the pointers
+                    // come from live tables of the right sizes, and every extended entry names
+                    // an allocated group.
+                    unsafe { crate::simd::lookup_avx2(self.raw(), ipb, ob) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                LookupImpl::Avx512 => {
+                    // SAFETY: as above, with AVX-512F detected.
+                    unsafe { crate::simd::lookup_avx512(self.raw(), ipb, ob) }
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                _ => 0,
+            };
+            self.resolve_block(&ipb[done..], &mut ob[done..]);
+        }
         n
     }
 

@@ -14,9 +14,26 @@ use crate::mbuf::{FreeBatch, Mbuf, RawMbuf, free_raw_bulk};
 /// Capacity of an [`MbufBurst`].
 pub const MAX_BURST: usize = 64;
 
+const fn clamp_limit(limit: usize) -> usize {
+    if limit == 0 {
+        1
+    } else if limit > MAX_BURST {
+        MAX_BURST
+    } else {
+        limit
+    }
+}
+
 /// Up to [`MAX_BURST`] mbufs, in order.
+///
+/// A burst may be given a smaller [`limit`](Self::limit) (for example 32, the engine's default
+/// RX burst): [`free`](Self::free), [`is_full`](Self::is_full) and [`push`](Self::push) then
+/// count against the limit, so a driver's `rx_burst`, which fills up to `free()`, takes at most
+/// that many.
 pub struct MbufBurst {
     len: usize,
+    /// Most mbufs pushes and RX fills may bring it to (`1..=MAX_BURST`).
+    limit: usize,
     /// `slots[..len]` are owned mbufs as tokens; the rest are stale and never used.
     slots: [RawMbuf; MAX_BURST],
 }
@@ -42,8 +59,28 @@ impl MbufBurst {
     pub const fn new() -> Self {
         MbufBurst {
             len: 0,
+            limit: MAX_BURST,
             slots: [RawMbuf::dangling(); MAX_BURST],
         }
+    }
+
+    /// An empty burst that fills to at most `limit` mbufs (clamped to `1..=MAX_BURST`).
+    pub const fn with_limit(limit: usize) -> Self {
+        let mut b = Self::new();
+        b.limit = clamp_limit(limit);
+        b
+    }
+
+    /// The most mbufs pushes and RX fills bring it to.
+    #[inline]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Sets the limit (clamped to `1..=MAX_BURST`). Mbufs already held beyond it stay.
+    #[inline]
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = clamp_limit(limit);
     }
 
     /// Number of mbufs held.
@@ -58,22 +95,22 @@ impl MbufBurst {
         self.len == 0
     }
 
-    /// Whether it holds [`MAX_BURST`].
+    /// Whether it holds [`limit`](Self::limit) mbufs (or more).
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.len == MAX_BURST
+        self.len >= self.limit
     }
 
-    /// Room left: how many more mbufs can be pushed.
+    /// Room left: how many more mbufs can be pushed before reaching the limit.
     #[inline]
     pub fn free(&self) -> usize {
-        MAX_BURST - self.len
+        self.limit.saturating_sub(self.len)
     }
 
     /// Appends `m`, or gives it back if full.
     #[inline]
     pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
-        if self.len == MAX_BURST {
+        if self.len >= self.limit {
             return Err(m);
         }
         self.slots[self.len] = m.into_raw();
@@ -146,7 +183,8 @@ impl MbufBurst {
     /// before [`commit`](Self::commit).
     #[inline]
     pub(crate) fn spare_raw(&mut self) -> &mut [RawMbuf] {
-        &mut self.slots[self.len..]
+        let end = self.limit.max(self.len);
+        &mut self.slots[self.len..end]
     }
 
     /// Makes the first `n` spare slots live.

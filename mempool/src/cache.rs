@@ -4,21 +4,25 @@
 //! burst from the ring when it runs short; `put` pushes onto it and, once it holds
 //! `flush_threshold` (1.5x the cache size) objects, returns everything above the cache size to
 //! the ring in one burst. Each cache is used only by the thread holding its lcore id (enforced by
-//! [`lcore`](crate::lcore)), so the stack needs no synchronisation; its counters are atomics
-//! written by that thread only (load + store, no locked instruction) and read by anyone.
+//! [`lcore`](crate::lcore)), so the stack needs no synchronisation. Only its length is atomic,
+//! written by that thread only (a plain store, no locked instruction) and read by anyone: the
+//! pool counts what is in use as `count - in ring - in caches`, so the fast path keeps no
+//! per-operation counter beyond the length it has to write anyway (as rte_mempool).
+//!
+//! Objects moving between a cache and the ring leave their source before they reach their
+//! destination as seen by another thread (a flush lowers `len` before it enqueues; a refill
+//! raises it after it dequeues), so a concurrent count of in-use objects during frees never counts
+//! one twice (see `PoolInner::in_use`).
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use ferroplane_ring::Ring;
 
 use crate::pool::CACHE_MAX;
 
-struct Stack {
-    len: usize,
-    /// Inline (no pointer to chase): room for a refill of `size + n`, `n < size <= CACHE_MAX`.
-    objs: [u32; 2 * CACHE_MAX],
-}
+/// Inline (no pointer to chase): room for a refill of `size + n`, `n < size <= CACHE_MAX`.
+type Objs = [u32; 2 * CACHE_MAX];
 
 /// Copies a burst of indices with inline moves rather than a call to `memcpy` (which is what a
 /// plain copy loop or `copy_from_slice` of unknown length compiles to, and which costs as much as
@@ -63,40 +67,46 @@ fn copy_block<const K: usize>(dst: &mut [u32], src: &[u32]) {
     dst[..K].copy_from_slice(&block);
 }
 
-/// One lcore's cache and counters, on its own cache lines.
-#[repr(align(64))]
+/// One lcore's cache, on its own cache lines: the header (length, failure counter) on the first.
+#[repr(C, align(64))]
 pub(crate) struct LcoreCache {
-    stack: UnsafeCell<Stack>,
-    allocs: AtomicU64,
-    frees: AtomicU64,
+    /// Objects in the stack. Written by the owner only (Release, after the stack is updated);
+    /// read by anyone counting the pool.
+    len: AtomicUsize,
     failures: AtomicU64,
+    objs: UnsafeCell<Objs>,
 }
 
 // SAFETY: the stack is only accessed by the thread holding the lcore id (the `unsafe fn`s below
-// require it), the counters are atomics.
+// require it), the length and counter are atomics.
 unsafe impl Sync for LcoreCache {}
-
-/// Adds `n` to a counter only its owner writes: a plain load and store, no bus lock.
-#[inline]
-fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(n),
-        Ordering::Release,
-    );
-}
 
 impl LcoreCache {
     /// An empty cache, able to hold `2 * CACHE_MAX` indices.
     pub(crate) fn new() -> Self {
         LcoreCache {
-            stack: UnsafeCell::new(Stack {
-                len: 0,
-                objs: [0; 2 * CACHE_MAX],
-            }),
-            allocs: AtomicU64::new(0),
-            frees: AtomicU64::new(0),
+            len: AtomicUsize::new(0),
             failures: AtomicU64::new(0),
+            objs: UnsafeCell::new([0; 2 * CACHE_MAX]),
         }
+    }
+
+    /// The owner's view of the stack.
+    ///
+    /// # Safety
+    /// The calling thread holds this cache's lcore id, and no other reference from this call
+    /// chain to the stack is live.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn objs(&self) -> &mut Objs {
+        // SAFETY: only the lcore holder touches the stack (the caller's contract).
+        unsafe { &mut *self.objs.get() }
+    }
+
+    /// Objects in this cache now (a snapshot, from any thread).
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
     }
 
     /// Takes `out.len()` objects from the cache if it holds that many (no refill).
@@ -105,13 +115,15 @@ impl LcoreCache {
     /// The calling thread holds this cache's lcore id.
     #[inline(always)]
     pub(crate) unsafe fn get_fast(&self, out: &mut [u32]) -> bool {
-        // SAFETY: only the lcore holder touches the stack and no other reference to it is live.
-        let stack = unsafe { &mut *self.stack.get() };
-        let Some(rest) = stack.len.checked_sub(out.len()) else {
+        // Only the owner stores `len`, so a relaxed load sees its own last store.
+        let len = self.len.load(Ordering::Relaxed);
+        let Some(rest) = len.checked_sub(out.len()) else {
             return false;
         };
-        copy_small(out, &stack.objs[rest..stack.len]);
-        stack.len = rest;
+        // SAFETY: the caller holds the lcore id; `len <= 2 * CACHE_MAX` (owner-maintained).
+        let objs = unsafe { self.objs() };
+        copy_small(out, &objs[rest..len]);
+        self.len.store(rest, Ordering::Release);
         true
     }
 
@@ -121,14 +133,15 @@ impl LcoreCache {
     /// The calling thread holds this cache's lcore id, and `flush_threshold <= 2 * size`.
     #[inline(always)]
     pub(crate) unsafe fn put_fast(&self, flush_threshold: usize, objs: &[u32]) -> bool {
-        // SAFETY: as in `get_fast`.
-        let stack = unsafe { &mut *self.stack.get() };
-        let new_len = stack.len + objs.len();
+        let len = self.len.load(Ordering::Relaxed);
+        let new_len = len + objs.len();
         if new_len >= flush_threshold {
             return false;
         }
-        copy_small(&mut stack.objs[stack.len..new_len], objs);
-        stack.len = new_len;
+        // SAFETY: as in `get_fast`.
+        let stack = unsafe { self.objs() };
+        copy_small(&mut stack[len..new_len], objs);
+        self.len.store(new_len, Ordering::Release);
         true
     }
 
@@ -139,23 +152,24 @@ impl LcoreCache {
     #[inline]
     pub(crate) unsafe fn get(&self, ring: &Ring<u32>, size: usize, out: &mut [u32]) -> bool {
         // SAFETY: only the lcore holder touches the stack and no other reference to it is live.
-        let stack = unsafe { &mut *self.stack.get() };
+        let stack = unsafe { self.objs() };
         let n = out.len();
         debug_assert!(n < size);
-        if stack.len < n {
-            // Refill: enough for this request plus a full cache, in one burst.
-            let want = size + n - stack.len;
-            let got = ring.dequeue_burst(&mut stack.objs[stack.len..stack.len + want]);
-            stack.len += got;
-            if stack.len < n {
+        let mut len = self.len.load(Ordering::Relaxed);
+        if len < n {
+            // Refill: enough for this request plus a full cache, in one burst. The new objects
+            // are published (by the store of `len`) only after they left the ring.
+            let want = size + n - len;
+            len += ring.dequeue_burst(&mut stack[len..len + want]);
+            if len < n {
+                self.len.store(len, Ordering::Release);
                 return false;
             }
         }
-        let top = stack.len;
-        for (o, &v) in out.iter_mut().zip(stack.objs[top - n..top].iter().rev()) {
+        for (o, &v) in out.iter_mut().zip(stack[len - n..len].iter().rev()) {
             *o = v;
         }
-        stack.len = top - n;
+        self.len.store(len - n, Ordering::Release);
         true
     }
 
@@ -165,11 +179,11 @@ impl LcoreCache {
     /// The calling thread holds this cache's lcore id.
     pub(crate) unsafe fn take(&self, out: &mut [u32]) -> usize {
         // SAFETY: as in `get`.
-        let stack = unsafe { &mut *self.stack.get() };
-        let n = out.len().min(stack.len);
-        let top = stack.len;
-        copy_small(&mut out[..n], &stack.objs[top - n..top]);
-        stack.len = top - n;
+        let stack = unsafe { self.objs() };
+        let top = self.len.load(Ordering::Relaxed);
+        let n = out.len().min(top);
+        copy_small(&mut out[..n], &stack[top - n..top]);
+        self.len.store(top - n, Ordering::Release);
         n
     }
 
@@ -187,18 +201,28 @@ impl LcoreCache {
         mut objs: &[u32],
     ) {
         // SAFETY: as in `get`.
-        let stack = unsafe { &mut *self.stack.get() };
+        let stack = unsafe { self.objs() };
+        let mut len = self.len.load(Ordering::Relaxed);
+        let mut published = len;
         while !objs.is_empty() {
-            let k = objs.len().min(stack.objs.len() - stack.len);
-            copy_small(&mut stack.objs[stack.len..stack.len + k], &objs[..k]);
-            stack.len += k;
+            let k = objs.len().min(stack.len() - len);
+            copy_small(&mut stack[len..len + k], &objs[..k]);
+            len += k;
             objs = &objs[k..];
-            if stack.len >= flush_threshold {
-                let n = ring.enqueue_burst(&stack.objs[size..stack.len]);
+            if len >= flush_threshold {
+                // Out of the cache first, then into the ring: a concurrent count never sees
+                // these objects twice. The enqueue is then the last write of a free that ends
+                // here.
+                self.len.store(size, Ordering::Release);
+                published = size;
+                let n = ring.enqueue_burst(&stack[size..len]);
                 // The ring holds every object of the pool, so it always has room.
-                debug_assert_eq!(n, stack.len - size, "mempool ring overflow (double free?)");
-                stack.len = size;
+                debug_assert_eq!(n, len - size, "mempool ring overflow (double free?)");
+                len = size;
             }
+        }
+        if len != published {
+            self.len.store(len, Ordering::Release);
         }
     }
 
@@ -209,45 +233,23 @@ impl LcoreCache {
     /// other user).
     pub(crate) unsafe fn flush(&self, ring: &Ring<u32>) {
         // SAFETY: as in `get`.
-        let stack = unsafe { &mut *self.stack.get() };
-        let n = ring.enqueue_burst(&stack.objs[..stack.len]);
-        debug_assert_eq!(n, stack.len, "mempool ring overflow (double free?)");
-        stack.len = 0;
+        let stack = unsafe { self.objs() };
+        let len = self.len.load(Ordering::Relaxed);
+        // Out of the cache first, then into the ring (see `put`).
+        self.len.store(0, Ordering::Release);
+        let n = ring.enqueue_burst(&stack[..len]);
+        debug_assert_eq!(n, len, "mempool ring overflow (double free?)");
     }
 
-    /// Counts `n` objects handed out (owner only).
-    #[inline]
-    pub(crate) fn count_allocs(&self, n: usize) {
-        bump(&self.allocs, n as u64);
-    }
-
-    /// Counts `n` objects returned (owner only).
-    #[inline]
-    pub(crate) fn count_frees(&self, n: usize) {
-        bump(&self.frees, n as u64);
-    }
-
-    /// Counts one failed request (owner only).
+    /// Counts one failed request (owner only: a plain load and store, no bus lock).
     #[inline]
     pub(crate) fn count_failure(&self) {
-        bump(&self.failures, 1);
+        let n = self.failures.load(Ordering::Relaxed);
+        self.failures.store(n.wrapping_add(1), Ordering::Release);
     }
 
-    /// (allocs, frees, failures) so far.
-    pub(crate) fn counters(&self) -> (u64, u64, u64) {
-        (
-            self.allocs.load(Ordering::Acquire),
-            self.frees.load(Ordering::Acquire),
-            self.failures.load(Ordering::Acquire),
-        )
+    /// Failed requests so far.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Acquire)
     }
-}
-
-/// Counters of threads without an lcore id (they use the ring, which is shared anyway).
-#[repr(align(64))]
-#[derive(Default)]
-pub(crate) struct SharedCounters {
-    pub(crate) allocs: AtomicU64,
-    pub(crate) frees: AtomicU64,
-    pub(crate) failures: AtomicU64,
 }

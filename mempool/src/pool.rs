@@ -6,8 +6,10 @@
 //! chunk has 128 bytes of metadata in a separate array (see `meta`); a freed mbuf's metadata is
 //! reset at free time, so allocation only has to pop an index.
 //!
-//! Counters are per lcore (written by their owner only) and summed on read: no contended atomic
-//! on the fast path. `in_use = allocated - freed`, `available = capacity - in_use`.
+//! No counter is kept per operation: `available` is what the ring holds plus what the caches
+//! hold (their lengths, which the fast path writes anyway), `in_use = capacity - available`, as
+//! rte_mempool counts. Failure counters are per lcore (written by their owner only) and summed on
+//! read; only threads without an lcore id share one, touched only on failure.
 //!
 //! Lifetime: [`Mempool`] is a cheap handle; mbufs do not hold one (that would be a shared
 //! atomic per allocation). When the last handle drops with mbufs (or raw chunks) still out, the
@@ -15,12 +17,12 @@
 //! unmapped.
 
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferroplane_ring::Ring;
 
-use crate::cache::{LcoreCache, SharedCounters};
+use crate::cache::LcoreCache;
 use crate::error::{MempoolError, RegionError};
 use crate::lcore::{self, MAX_LCORES};
 use crate::mbuf::{self, Mbuf, RawMbuf};
@@ -102,7 +104,8 @@ pub(crate) struct PoolInner {
     meta_base: NonNull<MbufMeta>,
     ring: Ring<u32>,
     caches: Box<[LcoreCache; MAX_LCORES]>,
-    shared: SharedCounters,
+    /// Failed requests of threads without an lcore id.
+    shared_failures: AtomicU64,
 }
 
 impl PoolInner {
@@ -163,55 +166,69 @@ impl PoolInner {
         }
     }
 
-    fn count_allocs(&self, cache: Option<&LcoreCache>, n: usize) {
-        match cache {
-            Some(c) => c.count_allocs(n),
-            None => _ = self.shared.allocs.fetch_add(n as u64, Ordering::AcqRel),
-        }
-    }
-
-    fn count_frees(&self, cache: Option<&LcoreCache>, n: usize) {
-        match cache {
-            Some(c) => c.count_frees(n),
-            None => _ = self.shared.frees.fetch_add(n as u64, Ordering::AcqRel),
-        }
-    }
-
-    fn count_failure(&self, cache: Option<&LcoreCache>) {
-        match cache {
+    /// Counts one failed request, on the caller's lcore if it has one.
+    #[cold]
+    #[inline(never)]
+    fn count_failure(&self) {
+        match self.my_cache() {
             Some(c) => c.count_failure(),
-            None => _ = self.shared.failures.fetch_add(1, Ordering::AcqRel),
+            None => _ = self.shared_failures.fetch_add(1, Ordering::AcqRel),
         }
     }
 
-    /// Takes `out.len()` objects or none, counting.
+    /// Takes `out.len()` objects or none (a failure is counted).
+    ///
+    /// With a cache, the fast path is the cache alone (one thread-local read, the stack's
+    /// length, the copy); without one, the shared ring inline, as `rte_mempool_generic_get`.
     #[inline(always)]
     pub(crate) fn get(&self, out: &mut [u32]) -> bool {
-        if let Some(c) = self.my_cache() {
-            // SAFETY: `c` is the cache of the lcore id this thread holds.
-            if out.len() < self.cache_size && unsafe { c.get_fast(out) } {
-                c.count_allocs(out.len());
-                return true;
+        if self.cache_size != 0 {
+            if let Some(c) = self.my_cache() {
+                // SAFETY: `c` is the cache of the lcore id this thread holds.
+                if unsafe { c.get_fast(out) } {
+                    return true;
+                }
             }
+            return self.get_slow(out);
         }
-        self.get_slow(out)
+        if self.ring.dequeue_bulk(out) == out.len() {
+            return true;
+        }
+        self.count_failure();
+        false
     }
 
-    /// `get` when the cache cannot serve the request alone.
+    /// `get` when the cache cannot serve the request alone (or the thread has no lcore id).
     #[inline(never)]
     fn get_slow(&self, out: &mut [u32]) -> bool {
-        let cache = self.my_cache();
-        let ok = self.take_bulk(cache, out);
-        if ok {
-            self.count_allocs(cache, out.len());
-        } else {
-            self.count_failure(cache);
+        let ok = self.take_bulk(self.my_cache(), out);
+        if !ok {
+            self.count_failure();
         }
         ok
     }
 
-    /// Takes up to `out.len()` objects (as many as can be had), counting; a short count is a
+    /// Takes up to `out.len()` objects (as many as can be had); a short count is a counted
     /// failure.
+    #[inline(always)]
+    fn get_burst(&self, out: &mut [u32]) -> usize {
+        if self.cache_size != 0 {
+            if let Some(c) = self.my_cache() {
+                // SAFETY: `c` is the cache of the lcore id this thread holds.
+                if unsafe { c.get_fast(out) } {
+                    return out.len();
+                }
+            }
+            return self.get_burst_slow(out);
+        }
+        let n = self.ring.dequeue_burst(out);
+        if n < out.len() {
+            self.count_failure();
+        }
+        n
+    }
+
+    /// `get_burst` when the cache cannot serve the request alone.
     #[inline(never)]
     fn get_burst_slow(&self, out: &mut [u32]) -> usize {
         let cache = self.my_cache();
@@ -220,36 +237,35 @@ impl PoolInner {
         } else {
             self.take_burst_slow(cache, out)
         };
-        if n > 0 {
-            self.count_allocs(cache, n);
-        }
         if n < out.len() {
-            self.count_failure(cache);
+            self.count_failure();
         }
         n
     }
 
-    /// Returns objects to the pool, counting. The counter is written last: once `in_use()`
-    /// reads 0, no free is still touching the pool.
+    /// Returns objects to the pool. Its last write to the pool is what makes the objects count
+    /// as available (a cache's length, or the ring's producer tail), so once `in_use()` reads 0
+    /// no free is still touching the pool.
     #[inline(always)]
     pub(crate) fn put(&self, objs: &[u32]) {
-        if let Some(c) = self.my_cache() {
-            // SAFETY: `c` is the cache of the lcore id this thread holds; flush_threshold <=
-            // 2 * cache_size (and with no cache the threshold of 1 makes this fail for n > 0).
-            if unsafe { c.put_fast(self.flush_threshold, objs) } {
-                c.count_frees(objs.len());
-                return;
+        if self.cache_size != 0 {
+            if let Some(c) = self.my_cache() {
+                // SAFETY: `c` is the cache of the lcore id this thread holds; flush_threshold <=
+                // 2 * cache_size.
+                if unsafe { c.put_fast(self.flush_threshold, objs) } {
+                    return;
+                }
             }
+            return self.put_slow(objs);
         }
-        self.put_slow(objs);
+        let n = self.ring.enqueue_burst(objs);
+        debug_assert_eq!(n, objs.len(), "mempool ring overflow (double free?)");
     }
 
-    /// `put` when the cache must flush (or there is none).
+    /// `put` when the cache must flush (or the thread has no lcore id).
     #[inline(never)]
     fn put_slow(&self, objs: &[u32]) {
-        let cache = self.my_cache();
-        self.give(cache, objs);
-        self.count_frees(cache, objs.len());
+        self.give(self.my_cache(), objs);
     }
 
     /// The error for the first out-of-range index in `indices`.
@@ -277,18 +293,23 @@ impl PoolInner {
         unsafe { self.meta_base.add(index as usize) }
     }
 
+    /// `count` minus the objects in the ring and in the caches (a snapshot).
+    ///
+    /// The ring is read first, then the caches. Frees only ever move objects into a cache, from
+    /// a cache to the ring (leaving the cache first) or into the ring, so while only frees run
+    /// no object is counted twice and this never undercounts: when it reads 0 with no handle
+    /// left (so no allocation can run), every free has made its last write. Allocations that
+    /// refill a cache during the read can make it transiently low (clamped at 0); with the pool
+    /// quiet it is exact.
     fn in_use(&self) -> usize {
-        // Frees first: any object freed was allocated before, so this never undercounts.
-        let frees: u64 = self.caches.iter().map(|c| c.counters().1).sum::<u64>()
-            + self.shared.frees.load(Ordering::Acquire);
-        let allocs: u64 = self.caches.iter().map(|c| c.counters().0).sum::<u64>()
-            + self.shared.allocs.load(Ordering::Acquire);
-        (allocs.wrapping_sub(frees) as i64).clamp(0, self.count as i64) as usize
+        let in_ring = self.ring.len();
+        let in_caches: usize = self.caches.iter().map(LcoreCache::len).sum();
+        self.count.saturating_sub(in_ring + in_caches)
     }
 
     fn failures(&self) -> u64 {
-        self.caches.iter().map(|c| c.counters().2).sum::<u64>()
-            + self.shared.failures.load(Ordering::Acquire)
+        self.caches.iter().map(LcoreCache::failures).sum::<u64>()
+            + self.shared_failures.load(Ordering::Acquire)
     }
 }
 
@@ -470,7 +491,7 @@ impl Mempool {
             meta_base,
             ring,
             caches,
-            shared: SharedCounters::default(),
+            shared_failures: AtomicU64::new(0),
         });
         let inner = NonNull::from(Box::leak(inner));
         // SAFETY: just allocated; nothing else refers to it yet.
@@ -632,15 +653,7 @@ impl Mempool {
         if out.is_empty() {
             return 0;
         }
-        let pool = self.inner();
-        if let Some(c) = pool.my_cache() {
-            // SAFETY: `c` is the cache of the lcore id this thread holds.
-            if out.len() < pool.cache_size && unsafe { c.get_fast(out) } {
-                c.count_allocs(out.len());
-                return out.len();
-            }
-        }
-        pool.get_burst_slow(out)
+        self.inner().get_burst(out)
     }
 
     /// Returns raw chunks to the pool. Fails, returning none of them, if an index is out of

@@ -957,3 +957,127 @@ fn mbuf_ring_partial_enqueue_keeps_order_and_dequeue_appends() {
     drop(r);
     assert_eq!(p.in_use(), 0);
 }
+
+#[test]
+fn burst_limit_bounds_fills_pushes_and_ring_dequeues() {
+    let p = pool(256, 0);
+    let mut b = MbufBurst::with_limit(32);
+    assert_eq!((b.limit(), b.free()), (32, 32));
+    assert_eq!(p.alloc_bulk(&mut b, 33), 0, "beyond the limit is all-or-nothing 0");
+    assert_eq!(p.alloc_bulk(&mut b, 30), 30);
+    assert_eq!(b.free(), 2);
+    b.push(p.alloc().unwrap()).unwrap();
+    b.push(p.alloc().unwrap()).unwrap();
+    assert!(b.is_full());
+    let extra = p.alloc().unwrap();
+    assert!(b.push(extra).is_err(), "push refuses past the limit");
+
+    // A ring dequeue into a limited burst takes at most the room left.
+    let ring = MbufRing::new(64).unwrap();
+    let mut src = MbufBurst::new();
+    assert_eq!(p.alloc_bulk(&mut src, 40), 40);
+    assert_eq!(ring.enqueue_burst(&mut src), 40);
+    b.clear();
+    b.set_limit(16);
+    assert_eq!(ring.dequeue_burst(&mut b), 16);
+    assert_eq!(b.len(), 16);
+    // Lowering the limit below what is held keeps the mbufs, with no room left.
+    b.set_limit(4);
+    assert_eq!((b.len(), b.free()), (16, 0));
+    assert_eq!(MbufBurst::with_limit(0).limit(), 1);
+    assert_eq!(MbufBurst::with_limit(1000).limit(), MAX_BURST);
+    drop(b);
+    drop(ring);
+    assert_eq!(p.in_use(), 0);
+}
+
+#[test]
+fn in_use_counts_ring_and_cache_contents_exactly() {
+    // Cache of 8 (flush threshold 12): single allocations refill it from the ring, single frees
+    // fill it and flush the excess; `in_use` must follow every step exactly.
+    let p = pool(40, 8);
+    let _g = lcore::register(next_lcore()).unwrap();
+    let mut held = Vec::new();
+    for k in 1..=40 {
+        held.push(p.alloc().unwrap());
+        assert_eq!((p.in_use(), p.available()), (k, 40 - k));
+    }
+    assert!(p.alloc().is_none());
+    assert_eq!(p.alloc_failures(), 1);
+    for k in (0..40).rev() {
+        held.pop();
+        assert_eq!((p.in_use(), p.available()), (k, 40 - k));
+    }
+    // Raw chunks through the same cache, in odd-sized groups.
+    let mut chunks = [0u32; 7];
+    for round in 1..=5 {
+        assert_eq!(p.alloc_chunks(&mut chunks), 7);
+        assert_eq!(p.in_use(), 7);
+        // SAFETY: just taken by alloc_chunks, given back once.
+        unsafe { p.free_chunks(&chunks[..3]) }.unwrap();
+        assert_eq!(p.in_use(), 4, "round {round}");
+        // SAFETY: as above.
+        unsafe { p.free_chunks(&chunks[3..]) }.unwrap();
+        assert_eq!(p.in_use(), 0, "round {round}");
+    }
+}
+
+#[test]
+fn no_cache_pool_with_lcore_goes_to_the_ring_and_counts_failures() {
+    let p = pool(6, 0);
+    let _g = lcore::register(next_lcore()).unwrap();
+    let mut chunks = [0u32; 4];
+    assert_eq!(p.alloc_chunks(&mut chunks), 4);
+    assert_eq!(p.alloc_chunks(&mut chunks), 2, "short count when exhausted");
+    assert_eq!(p.alloc_failures(), 1);
+    assert!(p.alloc().is_none());
+    assert_eq!(p.alloc_failures(), 2);
+    assert_eq!(p.in_use(), 6);
+    // SAFETY: the last two taken, given back once.
+    unsafe { p.free_chunks(&chunks[..2]) }.unwrap();
+    assert_eq!(p.in_use(), 4);
+    let m = p.alloc().unwrap();
+    assert_eq!(p.in_use(), 5);
+    drop(m);
+    assert_eq!(p.in_use(), 4);
+}
+
+#[test]
+fn in_use_never_undercounts_while_frees_run() {
+    // One lcore thread frees its mbufs one by one through its cache (with flushes to the ring);
+    // this thread, which allocates nothing, samples `in_use` meanwhile. Every object being freed
+    // must count as in use until its free is complete: at most one free is in flight, so a
+    // sample never falls below `held - done - 1` (a flush counted both in the cache and in the
+    // ring would).
+    const HELD: usize = 600;
+    let p = pool(640, 8);
+    let done = Arc::new(AtomicU32::new(0));
+    let (p2, done2) = (p.clone(), done.clone());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let freer = std::thread::spawn(move || {
+        let _g = lcore::register(next_lcore()).unwrap();
+        let mut held: Vec<Mbuf> = (0..HELD).map(|_| p2.alloc().unwrap()).collect();
+        ready_tx.send(()).unwrap();
+        while let Some(m) = held.pop() {
+            drop(m);
+            done2.fetch_add(1, Ordering::Release);
+        }
+    });
+    ready_rx.recv().unwrap();
+    let mut samples = 0;
+    loop {
+        let in_use = p.in_use();
+        let finished = done.load(Ordering::Acquire) as usize;
+        assert!(
+            in_use + finished + 1 >= HELD,
+            "in_use {in_use} with {finished} of {HELD} frees done"
+        );
+        samples += 1;
+        if finished == HELD {
+            break;
+        }
+    }
+    freer.join().unwrap();
+    assert!(samples > 0);
+    assert_eq!(p.in_use(), 0);
+}

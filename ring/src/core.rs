@@ -17,7 +17,8 @@
 //! - Waiting for one's turn to move a tail loads it with Acquire, so the earlier thread's copies
 //!   are ordered before our Release store (a plain store does not extend the earlier thread's
 //!   release sequence, so without this the chain would break).
-//! - On a multi side, the head is loaded with Acquire and claimed with an AcqRel CAS. The thread
+//! - On a multi side, the head is loaded with Acquire and claimed with an AcqRel CAS (the weak
+//!   form, as DPDK: it is retried in a loop anyway, and on LL/SC machines it avoids a nested loop). The thread
 //!   that last moved the head had read the opposite tail before doing so; synchronising with it
 //!   guarantees that our own later read of the opposite tail is at least as new, so
 //!   `head - opposite tail` never exceeds the capacity and the free/used counts cannot underflow.
@@ -164,7 +165,7 @@ impl<T: Copy> RingCore<T> {
                     Some(n) => n,
                     None => return 0,
                 };
-                match self.prod.head.compare_exchange(
+                match self.prod.head.compare_exchange_weak(
                     head,
                     head.wrapping_add(n),
                     Ordering::AcqRel,
@@ -232,7 +233,7 @@ impl<T: Copy> RingCore<T> {
                     Some(n) => n,
                     None => return 0,
                 };
-                match self.cons.head.compare_exchange(
+                match self.cons.head.compare_exchange_weak(
                     head,
                     head.wrapping_add(n),
                     Ordering::AcqRel,

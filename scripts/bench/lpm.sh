@@ -9,7 +9,8 @@
 #
 # The machine is shared and noisy, so every run is repeated REPEAT times (default 3; lpm_perf_autotest
 # and our matching table LPM_REPEAT times, default 1, as one DPDK run takes minutes), DPDK and
-# ours alternating, and each row reports the minimum over the repeats for both sides.
+# ours alternating, and each row reports the median over the repeats for both sides (the
+# lower middle value for an even count).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,14 +37,17 @@ dpdk() {
         > "$work/$out.txt" 2>&1 || true
     grep -q "Test OK" "$work/$out.txt" || { echo "lpm.sh: $test failed:" >&2; tail -20 "$work/$out.txt" >&2; exit 1; }
 }
-# field NAME 'regex': the minimum over repeats of the first number after the regex
-field() {
-    cat "$work/$1".*.txt | sed -n "s/.*$2[^0-9]*\([0-9.e+]*\).*/\1/p" |
-        awk 'NR == 1 || $1 + 0 < m { m = $1 + 0 } END { if (NR) printf "%.1f", m }'
+# median: the median of the numbers on stdin, one per line
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", v[int((NR + 1) / 2)] }'
 }
-# ourfield NAME key: the minimum over repeats of lpm_perf's value for key
+# field NAME 'regex': the median over repeats of the first number after the regex
+field() {
+    cat "$work/$1".*.txt | sed -n "s/.*$2[^0-9]*\([0-9.e+]*\).*/\1/p" | median
+}
+# ourfield NAME key: the median over repeats of lpm_perf's value for key
 ourfield() {
-    cat "$work/$1".*.txt | awk -F'\t' -v k="$2" '$1 == k { if (!n++ || $2 + 0 < m) m = $2 + 0 } END { if (n) printf "%.1f", m }'
+    cat "$work/$1".*.txt | awk -F'\t' -v k="$2" '$1 == k { print $2 }' | median
 }
 row() { printf 'ROW\t%s\t%s\t%s\t%s\n' "$1" "${2:--}" "${3:--}" "$4"; }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! pktgen run --tx af_packet:iface=veth0 --rx af_packet:iface=veth1 --rate 1Mpps --duration 10 --live
-//! pktgen run --config gen.toml --json out.json --csv out.csv
+//! pktgen run --tx af_packet:iface=a0 --tx-netns nsA --rx af_packet:iface=b0 --rx-netns nsB ...
+//! pktgen run --config gen.toml --json out.json --csv out.csv --plot latency
 //! pktgen rfc2544 --tx ... --rx ... --sizes 64,512,1518 --trial 2 --loss 0
 //! pktgen plot --out latency report.json        # latency CDF (rfc2544 JSON: throughput/size)
 //! pktgen xdp --iface veth0 --count 10000000 [--count-on veth1 --netns ns1]
@@ -53,8 +54,8 @@ enum Cmd {
         sizes: Vec<u16>,
     },
     /// Draw SVG and PNG plots from reports: run reports (JSON) give a latency CDF, rfc2544
-    /// reports (JSON) throughput against frame size; TSV files "label<TAB>ratio" give a ratio
-    /// chart and "series<TAB>frame size<TAB>frames/s" throughput lines.
+    /// reports (JSON) throughput against frame size; TSV files of "label, ratio" give a ratio
+    /// chart and of "series, frame size, frames/s" throughput lines (tab-separated).
     Plot {
         /// Output path without extension (STEM.svg and STEM.png are written).
         #[arg(long)]
@@ -461,7 +462,7 @@ fn bad(p: &std::path::Path, what: &str) -> PktgenError {
     PktgenError::Config(format!("{}: {what}", p.display()))
 }
 
-/// Reads "a<TAB>b[<TAB>c]" rows (lines starting with '#' and blank lines skipped).
+/// Reads tab-separated rows of 2 or 3 fields (lines starting with '#' and blank lines skipped).
 fn read_tsv(p: &std::path::Path) -> Result<Vec<Vec<String>>, PktgenError> {
     let text = std::fs::read_to_string(p)
         .map_err(|e| PktgenError::Config(format!("{}: {e}", p.display())))?;
@@ -477,7 +478,11 @@ fn num(p: &std::path::Path, s: &str) -> Result<f64, PktgenError> {
         .map_err(|_| bad(p, &format!("{s:?} is not a number")))
 }
 
-fn cmd_plot(out: &std::path::Path, title: Option<&str>, inputs: &[PathBuf]) -> Result<(), PktgenError> {
+fn cmd_plot(
+    out: &std::path::Path,
+    title: Option<&str>,
+    inputs: &[PathBuf],
+) -> Result<(), PktgenError> {
     use ferroplane_pktgen::plot::{self, Series};
     let is_tsv = |p: &PathBuf| p.extension().is_some_and(|e| e == "tsv");
     let written = if inputs.iter().all(is_tsv) {
@@ -491,10 +496,18 @@ fn cmd_plot(out: &std::path::Path, title: Option<&str>, inputs: &[PathBuf]) -> R
                         let pt = (num(p, x)?, num(p, y)?);
                         match lines.iter_mut().find(|s| &s.name == name) {
                             Some(s) => s.points.push(pt),
-                            None => lines.push(Series { name: name.clone(), points: vec![pt] }),
+                            None => lines.push(Series {
+                                name: name.clone(),
+                                points: vec![pt],
+                            }),
                         }
                     }
-                    _ => return Err(bad(p, "rows must have 2 (label, ratio) or 3 (series, size, pps) fields")),
+                    _ => {
+                        return Err(bad(
+                            p,
+                            "rows must have 2 (label, ratio) or 3 (series, size, pps) fields",
+                        ));
+                    }
                 }
             }
         }
@@ -504,9 +517,17 @@ fn cmd_plot(out: &std::path::Path, title: Option<&str>, inputs: &[PathBuf]) -> R
                 for s in &mut lines {
                     s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
                 }
-                plot::throughput_vs_size(out, title.unwrap_or("throughput against frame size"), &lines)?
+                plot::throughput_vs_size(
+                    out,
+                    title.unwrap_or("throughput against frame size"),
+                    &lines,
+                )?
             }
-            _ => return Err(PktgenError::Config("TSV inputs mix ratio rows and throughput rows (or are empty)".into())),
+            _ => {
+                return Err(PktgenError::Config(
+                    "TSV inputs mix ratio rows and throughput rows (or are empty)".into(),
+                ));
+            }
         }
     } else {
         let mut cdfs = Vec::new();
@@ -529,21 +550,44 @@ fn cmd_plot(out: &std::path::Path, title: Option<&str>, inputs: &[PathBuf]) -> R
                     let pps = r.pointer("/result/throughput_pps").and_then(|x| x.as_f64());
                     match (size, pps) {
                         (Some(s), Some(t)) => pts.push((s, t)),
-                        _ => return Err(bad(p, "not an rfc2544 report (frame_size, result.throughput_pps)")),
+                        _ => {
+                            return Err(bad(
+                                p,
+                                "not an rfc2544 report (frame_size, result.throughput_pps)",
+                            ));
+                        }
                     }
                 }
-                sizes.push(Series { name: file_label(p), points: pts });
+                sizes.push(Series {
+                    name: file_label(p),
+                    points: pts,
+                });
             } else {
-                return Err(bad(p, "neither a run report (latency_cdf) nor an rfc2544 report"));
+                return Err(bad(
+                    p,
+                    "neither a run report (latency_cdf) nor an rfc2544 report",
+                ));
             }
         }
         match (cdfs.is_empty(), sizes.is_empty()) {
             (false, true) => plot::latency_cdf(out, title.unwrap_or("latency CDF"), &cdfs)?,
-            (true, false) => plot::throughput_vs_size(out, title.unwrap_or("RFC 2544 throughput against frame size"), &sizes)?,
-            _ => return Err(PktgenError::Config("inputs mix run reports and rfc2544 reports".into())),
+            (true, false) => plot::throughput_vs_size(
+                out,
+                title.unwrap_or("RFC 2544 throughput against frame size"),
+                &sizes,
+            )?,
+            _ => {
+                return Err(PktgenError::Config(
+                    "inputs mix run reports and rfc2544 reports".into(),
+                ));
+            }
         }
     };
-    println!("wrote {} and {}", written[0].display(), written[1].display());
+    println!(
+        "wrote {} and {}",
+        written[0].display(),
+        written[1].display()
+    );
     Ok(())
 }
 

@@ -138,7 +138,10 @@ fn padded(v: impl Iterator<Item = f64>) -> (f64, f64) {
         return (0.0, 1.0);
     }
     if hi - lo < 1e-12 {
-        return (lo - 0.5_f64.max(lo.abs() * 0.1), hi + 0.5_f64.max(hi.abs() * 0.1));
+        return (
+            lo - 0.5_f64.max(lo.abs() * 0.1),
+            hi + 0.5_f64.max(hi.abs() * 0.1),
+        );
     }
     let pad = (hi - lo) * 0.05;
     (lo - pad, hi + pad)
@@ -195,7 +198,10 @@ where
             for (i, s) in series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
                 chart
-                    .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                    .draw_series(LineSeries::new(
+                        s.points.iter().copied(),
+                        color.stroke_width(2),
+                    ))
                     .map_err(|x| e(&x))?
                     .label(s.name.as_str())
                     .legend(move |(x, y)| {
@@ -225,14 +231,18 @@ where
         } else {
             (0.1, 10.0)
         };
-        finish!(builder
-            .build_cartesian_2d((lo..hi).log_scale(), y0..y1)
-            .map_err(|x| e(&x))?);
+        finish!(
+            builder
+                .build_cartesian_2d((lo..hi).log_scale(), y0..y1)
+                .map_err(|x| e(&x))?
+        );
     } else {
         let (x0, x1) = padded(xs());
-        finish!(builder
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|x| e(&x))?);
+        finish!(
+            builder
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|x| e(&x))?
+        );
     }
     Ok(())
 }
@@ -413,7 +423,10 @@ mod tests {
         let cdf = latency_cdf(
             &dir.join("cdf"),
             "latency",
-            &[("run".into(), vec![(0.0, 900), (50.0, 2_000), (99.0, 9_000), (100.0, 40_000)])],
+            &[(
+                "run".into(),
+                vec![(0.0, 900), (50.0, 2_000), (99.0, 9_000), (100.0, 40_000)],
+            )],
         )
         .unwrap();
         let bars = ratios(
@@ -431,7 +444,11 @@ mod tests {
             assert!(h >= SIZE.1 / 2);
         }
         // The legend names the series.
-        assert!(std::fs::read_to_string(dir.join("tput.svg")).unwrap().contains("ours"));
+        assert!(
+            std::fs::read_to_string(dir.join("tput.svg"))
+                .unwrap()
+                .contains("ours")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

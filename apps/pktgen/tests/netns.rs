@@ -20,8 +20,18 @@ fn tx_and_rx_in_two_namespaces_count_exactly() {
     let out = testing::run(
         "ip",
         &[
-            "link", "add", &if_a, "netns", a.name(), "type", "veth", "peer", "name", &if_b,
-            "netns", b.name(),
+            "link",
+            "add",
+            &if_a,
+            "netns",
+            a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &if_b,
+            "netns",
+            b.name(),
         ],
     )
     .expect("ip link add");
