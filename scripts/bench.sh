@@ -67,7 +67,7 @@ note() { echo "- $*" >>"$NOTES"; log "NOTE: $*"; }
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"; }
 
 # Statistics over the numbers on standard input (one per line).
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else printf "%.4g\n", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # Spread: (max - min) / median, in percent.
 spread() { sort -g | awk '{a[NR]=$1} END {if (NR<2) {print "-"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; if (m==0) print "-"; else printf "%.1f%%", (a[NR]-a[1])*100/m}'; }
 
@@ -225,7 +225,7 @@ suite_gen() {
         c0=$(far_rx "$C" "$IC")
         ip netns exec "$G" timeout -s INT "$SECS" dpdk-testpmd --no-pci --in-memory -l 0,1 --main-lcore 1 \
             --log-level=lib.eal:error --file-prefix "fpbgen$$" --vdev "net_af_packet0,iface=$IG" -- \
-            --forward-mode=txonly --txpkts=60 --stats-period 0 >"$RAW/gen-testpmd-$r.out" 2>&1 </dev/null || true
+            --forward-mode=txonly --txpkts=60 --stats-period 1 >"$RAW/gen-testpmd-$r.out" 2>&1 </dev/null || true
         c1=$(far_rx "$C" "$IC")
         echo "testpmd_txonly $(awk -v a="$c0" -v b="$c1" -v s="$SECS" 'BEGIN {print (b - a) / s / 1e6}') $((c1 - c0))" >>"$RAW/gen.runs"
     done
@@ -234,7 +234,7 @@ suite_gen() {
         m=$(awk -v g="$g" '$1 == g {print $2}' "$RAW/gen.runs" | median)
         s=$(awk -v g="$g" '$1 == g {print $2}' "$RAW/gen.runs" | spread)
         case $g in
-            pktgen) row gen "generator_64B_into_veth: pktgen xdp vs trafgen (Mpps)" "$m" - Mpps "$s" ;;
+            pktgen) row gen "generator_64B_into_veth: pktgen xdp (Mpps)" "$m" - Mpps "$s" ;;
             *) row gen "generator_64B_into_veth: $g, far-end counter (Mpps)" - "$m" Mpps "$s" ;;
         esac
     done

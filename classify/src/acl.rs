@@ -30,8 +30,11 @@
 //!   port ranges must be expanded into prefixes.
 //! - A decision tree with cheap per-level indexing walks a handful of nodes plus one short,
 //!   cache-friendly leaf scan, needs memory proportional to the (bounded) replication, and
-//!   builds 10,000 rules in about a second. Bulk classification interleaves the tree
-//!   walks of several keys so their memory loads overlap.
+//!   builds 10,000 rules in about a second. Bulk classification walks groups of keys in
+//!   lock-step so their memory loads overlap; leaves step to themselves, so the walk has
+//!   no per-key branch (measured with [`Acl::profile`] and `examples/acl_perf.rs`: at
+//!   10,000 rules about 5 nodes and 2 rule compares per key, with the tree mostly in cache,
+//!   so branch mispredictions rather than misses set the cost).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -720,10 +723,10 @@ impl<A: AclAddr> Acl<A> {
     /// trees in lock-step so their memory loads overlap. Only `min(keys.len(), out.len())`
     /// keys are classified; returns the number that matched a rule.
     ///
-    /// Leaves step to themselves (see [`Node`]), so every round steps every lane with no
-    /// per-lane branch, and the group stops when all lanes are at leaves: the walk is bound
-    /// by computation and branch prediction far more than by memory, so removing the
-    /// data-dependent branches is what pays.
+    /// Leaves step to themselves, so every round steps every lane with no per-lane branch,
+    /// and the group stops when all lanes are at leaves: the walk is bound by computation
+    /// and branch prediction far more than by memory, so removing the data-dependent
+    /// branches is what pays.
     pub fn classify_bulk(&self, keys: &[AclKey<A>], out: &mut [Option<u32>]) -> usize {
         let n = keys.len().min(out.len());
         let mut matched = 0;

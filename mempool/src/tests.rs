@@ -963,7 +963,11 @@ fn burst_limit_bounds_fills_pushes_and_ring_dequeues() {
     let p = pool(256, 0);
     let mut b = MbufBurst::with_limit(32);
     assert_eq!((b.limit(), b.free()), (32, 32));
-    assert_eq!(p.alloc_bulk(&mut b, 33), 0, "beyond the limit is all-or-nothing 0");
+    assert_eq!(
+        p.alloc_bulk(&mut b, 33),
+        0,
+        "beyond the limit is all-or-nothing 0"
+    );
     assert_eq!(p.alloc_bulk(&mut b, 30), 30);
     assert_eq!(b.free(), 2);
     b.push(p.alloc().unwrap()).unwrap();

@@ -6,6 +6,7 @@
 #   RUNS=9 scripts/bench/ring.sh     # more runs
 #   QUICK=1 scripts/bench/ring.sh    # 1 short run of each side
 #   NICE=-19 scripts/bench/ring.sh   # run both sides at a higher priority on a busy machine
+#   RING_PERF_BIN=/tmp/ring_perf scripts/bench/ring.sh   # a prebuilt ring_perf instead of building
 #
 # DPDK side: `dpdk-test` runs `ring_perf_autotest` (hugepages if it can map them, else --no-huge).
 # Our side: ring/examples/ring_perf.rs, which repeats the autotest's cases with the same ring size,
@@ -83,10 +84,13 @@ parse_dpdk() {
         }'
 }
 
-# --- ours: build once ---------------------------------------------------------------------------
-echo "ring.sh: building ring_perf" >&2
-cargo build --release --quiet -p ferroplane-ring --example ring_perf >&2
-perf_bin="${CARGO_TARGET_DIR:-target}/release/examples/ring_perf"
+# --- ours: build once (or RING_PERF_BIN=<prebuilt ring_perf>, e.g. to compare two versions) -----
+perf_bin=${RING_PERF_BIN:-}
+if [ -z "$perf_bin" ]; then
+    echo "ring.sh: building ring_perf" >&2
+    cargo build --release --quiet -p ferroplane-ring --example ring_perf >&2
+    perf_bin="${CARGO_TARGET_DIR:-target}/release/examples/ring_perf"
+fi
 [ -x "$perf_bin" ] || { echo "ring.sh: $perf_bin not built" >&2; exit 1; }
 
 # --- alternate the two sides ------------------------------------------------------------------
