@@ -3,7 +3,8 @@
 #
 #   scripts/bench.sh                       # every suite, full length
 #   scripts/bench.sh --quick               # every suite, a few seconds per case (CI: proves the
-#                                          # scripts work, asserts no speed; ~3 minutes)
+#                                          # scripts work, asserts no speed; ~4 min of runs
+#                                          # here, plus the release builds)
 #   scripts/bench.sh af_xdp pcap-l3fwd     # chosen suites
 #   scripts/bench.sh --runs 7 l3fwd-veth   # more alternating runs per case
 #

@@ -17,7 +17,7 @@ HUGETLBFS_MOUNT="${HUGETLBFS_MOUNT:-/dev/hugepages}"
 APT_PACKAGES=(
     build-essential clang llvm libelf-dev zlib1g-dev pkg-config m4 linux-libc-dev
     iproute2 ethtool iputils-ping tcpdump tshark netsniff-ng iperf3 python3-scapy
-    libpcap-dev bpftool libbpf-dev
+    libpcap-dev bpftool libbpf-dev fonts-dejavu-core
     dpdk dpdk-dev libdpdk-dev dpdk-doc
 )
 

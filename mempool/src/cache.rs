@@ -24,6 +24,11 @@ use crate::pool::CACHE_MAX;
 /// Inline (no pointer to chase): room for a refill of `size + n`, `n < size <= CACHE_MAX`.
 type Objs = [u32; 2 * CACHE_MAX];
 
+/// The stack on cache-line boundaries of its own: bursts of 16 or 32 indices (multiples of 64
+/// bytes) then move whole lines, one or two, rather than straddling two or three.
+#[repr(C, align(64))]
+struct Lines(Objs);
+
 /// Copies a burst of indices with inline moves rather than a call to `memcpy` (which is what a
 /// plain copy loop or `copy_from_slice` of unknown length compiles to, and which costs as much as
 /// the rest of a cache operation): fixed-size blocks of 32, 16, 8, 4, 2 and 1.
@@ -74,7 +79,7 @@ pub(crate) struct LcoreCache {
     /// read by anyone counting the pool.
     len: AtomicUsize,
     failures: AtomicU64,
-    objs: UnsafeCell<Objs>,
+    objs: UnsafeCell<Lines>,
 }
 
 // SAFETY: the stack is only accessed by the thread holding the lcore id (the `unsafe fn`s below
@@ -87,7 +92,7 @@ impl LcoreCache {
         LcoreCache {
             len: AtomicUsize::new(0),
             failures: AtomicU64::new(0),
-            objs: UnsafeCell::new([0; 2 * CACHE_MAX]),
+            objs: UnsafeCell::new(Lines([0; 2 * CACHE_MAX])),
         }
     }
 
@@ -100,7 +105,7 @@ impl LcoreCache {
     #[allow(clippy::mut_from_ref)]
     unsafe fn objs(&self) -> &mut Objs {
         // SAFETY: only the lcore holder touches the stack (the caller's contract).
-        unsafe { &mut *self.objs.get() }
+        unsafe { &mut (*self.objs.get()).0 }
     }
 
     /// Objects in this cache now (a snapshot, from any thread).

@@ -3,7 +3,7 @@
 # DPDK 22.11's own l3fwd and l2fwd examples, in the same run, alternating.
 #
 #   scripts/bench/l3fwd.sh              # 5 runs of 6 s per side and case
-#   QUICK=1 scripts/bench/l3fwd.sh      # 2 runs of 3 s
+#   QUICK=1 scripts/bench/l3fwd.sh      # 1 run of 2 s
 #   RUNS=7 SECS=10 scripts/bench/l3fwd.sh
 #   SKIP_BUILD=1 scripts/bench/l3fwd.sh # use the release binaries in $CARGO_TARGET_DIR as they are
 #
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/../.."
 
 RUNS="${RUNS:-5}"
 SECS="${SECS:-6}"
-if [ "${QUICK:-0}" = 1 ]; then RUNS=2; SECS=3; fi
+if [ "${QUICK:-0}" = 1 ]; then RUNS=1; SECS=2; fi
 LCORES="${LCORES:-0-1}"
 # DPDK's examples forward on their main lcore too and give every lcore a TX queue (the pcap PMD
 # has one per port), so they run on the forwarding lcore alone; telemetry is a control thread.

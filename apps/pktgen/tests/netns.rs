@@ -63,6 +63,7 @@ fn tx_and_rx_in_two_namespaces_count_exactly() {
     assert_eq!(r.lost, 0);
     assert_eq!(r.duplicates, 0);
     assert!(r.latency.is_some());
+    assert_eq!(s.pool().in_use(), 0, "every mbuf back in the pool");
     drop(s);
 
     // Without the namespace the interface cannot be found: a port error naming it.
