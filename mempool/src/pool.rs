@@ -191,6 +191,33 @@ impl PoolInner {
             }
             return self.get_slow(out);
         }
+        if let [one] = out {
+            return self.get_ring_one(one);
+        }
+        self.get_ring(out)
+    }
+
+    /// `get_ring` of one object: with the length known, the ring path needs so few registers
+    /// that the call spills nothing before the ring's compare-and-swap (which would have to
+    /// wait for those stores).
+    #[inline(never)]
+    fn get_ring_one(&self, out: &mut u32) -> bool {
+        match self.ring.dequeue_one() {
+            Some(v) => {
+                *out = v;
+                true
+            }
+            None => {
+                self.count_failure();
+                false
+            }
+        }
+    }
+
+    /// `get` without a cache: the shared ring alone, in one call (kept out of line so that the
+    /// ring's code does not weigh on the cached path's callers, such as `Mbuf::drop`).
+    #[inline(never)]
+    fn get_ring(&self, out: &mut [u32]) -> bool {
         if self.ring.dequeue_bulk(out) == out.len() {
             return true;
         }
@@ -221,6 +248,15 @@ impl PoolInner {
             }
             return self.get_burst_slow(out);
         }
+        if let [one] = out {
+            return self.get_ring_one(one) as usize;
+        }
+        self.get_burst_ring(out)
+    }
+
+    /// `get_burst` without a cache (out of line, as `get_ring`).
+    #[inline(never)]
+    fn get_burst_ring(&self, out: &mut [u32]) -> usize {
         let n = self.ring.dequeue_burst(out);
         if n < out.len() {
             self.count_failure();
@@ -258,6 +294,22 @@ impl PoolInner {
             }
             return self.put_slow(objs);
         }
+        if let [one] = objs {
+            return self.put_ring_one(*one);
+        }
+        self.put_ring(objs);
+    }
+
+    /// `put_ring` of one object (see `get_ring_one`).
+    #[inline(never)]
+    fn put_ring_one(&self, obj: u32) {
+        let queued = self.ring.enqueue_one(obj);
+        debug_assert!(queued.is_ok(), "mempool ring overflow (double free?)");
+    }
+
+    /// `put` without a cache (out of line, as `get_ring`).
+    #[inline(never)]
+    fn put_ring(&self, objs: &[u32]) {
         let n = self.ring.enqueue_burst(objs);
         debug_assert_eq!(n, objs.len(), "mempool ring overflow (double free?)");
     }

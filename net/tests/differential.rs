@@ -22,14 +22,12 @@ const OUT_OF_MODEL: [u8; 6] = [4, 41, 47, 132, 51, 50];
 
 fn skip_proto(proto: u8, v6: bool, frame: &[u8], l4_off: usize) -> bool {
     OUT_OF_MODEL.contains(&proto)
-        || (proto == 1 && v6)
+        // ICMPv4 over IPv6 is out of model. etherparse also insists that ICMPv4 timestamp (13)
+        // and timestamp reply (14) messages are exactly 20 bytes; we classify ICMP by its
+        // 8-byte header and leave message bodies to the application, so those two types are
+        // outside the comparison.
+        || (proto == 1 && (v6 || matches!(frame.get(l4_off).copied(), Some(13 | 14))))
         || (proto == 58 && !v6)
-        // etherparse insists that ICMPv4 timestamp (13) and timestamp reply (14) messages are
-        // exactly 20 bytes; we classify ICMP by its 8-byte header and leave message bodies to
-        // the application, so those two types are outside the comparison.
-        || (proto == 1
-            && !v6
-            && matches!(frame.get(l4_off).copied(), Some(13 | 14)))
         || (proto == 17
             && frame.get(l4_off.saturating_add(2)..l4_off.saturating_add(4))
                 == Some(&[0x12, 0xb5][..]))

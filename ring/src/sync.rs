@@ -26,21 +26,31 @@ const SPINS_BEFORE_YIELD: u32 = 1 << 10;
 #[inline(always)]
 pub(crate) fn wait_until_equal(cell: &AtomicU32, expected: u32) {
     #[cfg(not(loom))]
-    {
-        let mut spins = 0u32;
-        while cell.load(Ordering::Acquire) != expected {
-            if spins < SPINS_BEFORE_YIELD {
-                spins += 1;
-                core::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+    if cell.load(Ordering::Acquire) != expected {
+        wait_slow(cell, expected);
     }
     #[cfg(loom)]
     {
         while cell.load(Ordering::Acquire) != expected {
             loom::thread::yield_now();
+        }
+    }
+}
+
+/// The waiting part of [`wait_until_equal`], out of line: uncontended, the tail is already ours
+/// and the spin/yield loop would only cost the fast path registers (and so stack spills, which
+/// are stores the following CAS has to drain).
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn wait_slow(cell: &AtomicU32, expected: u32) {
+    let mut spins = 0u32;
+    while cell.load(Ordering::Acquire) != expected {
+        if spins < SPINS_BEFORE_YIELD {
+            spins += 1;
+            core::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
 }
