@@ -30,6 +30,9 @@ pub enum PktgenError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Mbufs did not all return to the pool when the session closed (a leak).
+    #[error("{0} mbufs were still in use when the session closed")]
+    Leak(usize),
     /// The XDP live-frames transmitter failed.
     #[error("xdp live-frames: {0}")]
     Xdp(String),

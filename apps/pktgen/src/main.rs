@@ -317,7 +317,8 @@ fn cmd_run(a: &RunArgs) -> Result<(), PktgenError> {
             println!("plots: {} {}", svg.display(), png.display());
         }
     }
-    Ok(())
+    // Every mbuf must be back in the pool once the queues and ports are closed.
+    s.close()
 }
 
 fn cmd_rfc2544(

@@ -154,15 +154,18 @@ fn split(total: u64, n: u64, i: u64) -> u64 {
 /// A generator run. Build with [`Session::new`], run with [`Session::run`].
 pub struct Session {
     cfg: SessionConfig,
-    pool: Mempool,
-    /// Opened ports by device string, in order.
-    ports: Vec<(String, Box<dyn Port>)>,
+    // Fields drop in declaration order: the queues (which may hold mbufs, e.g. an RX stash or
+    // frames in flight) and then the ports go before the pool, so every mbuf is back in the
+    // pool when its last handle is dropped.
     /// TX queues per TX port, taken at set-up and kept across runs.
     tx_q: Vec<Vec<Box<dyn TxQueue>>>,
     /// RX queues per RX port.
     rx_q: Vec<Vec<Box<dyn RxQueue>>>,
+    /// Opened ports by device string, in order.
+    ports: Vec<(String, Box<dyn Port>)>,
     factory: FrameFactory,
     mean_frame: f64,
+    pool: Mempool,
 }
 
 impl std::fmt::Debug for Session {
@@ -308,6 +311,27 @@ impl Session {
             .iter()
             .map(|(d, p)| (d.clone(), p.stats()))
             .collect()
+    }
+
+    /// Closes the queues and ports, then checks that every mbuf is back in the pool.
+    pub fn close(self) -> Result<(), PktgenError> {
+        let Session {
+            tx_q,
+            rx_q,
+            ports,
+            pool,
+            ..
+        } = self;
+        drop(tx_q);
+        drop(rx_q);
+        for (dev, port) in ports {
+            port.close()
+                .map_err(|source| PktgenError::Port { dev, source })?;
+        }
+        match pool.in_use() {
+            0 => Ok(()),
+            n => Err(PktgenError::Leak(n)),
+        }
     }
 
     /// The pool (for checking that every mbuf came back).
