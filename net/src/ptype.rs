@@ -44,6 +44,8 @@ pub mod ptype {
     pub const L2_ETHER_ARP: u32 = 0x0000_0003;
     /// LLDP.
     pub const L2_ETHER_LLDP: u32 = 0x0000_0004;
+    /// Ethernet carrying NSH.
+    pub const L2_ETHER_NSH: u32 = 0x0000_0005;
     /// One VLAN tag.
     pub const L2_ETHER_VLAN: u32 = 0x0000_0006;
     /// Two VLAN tags.
@@ -86,6 +88,8 @@ pub mod ptype {
     pub const TUNNEL_GRE: u32 = 0x0000_2000;
     /// VXLAN.
     pub const TUNNEL_VXLAN: u32 = 0x0000_3000;
+    /// Ethernet over GRE/NVGRE.
+    pub const TUNNEL_GRENAT: u32 = 0x0000_6000;
     /// NVGRE.
     pub const TUNNEL_NVGRE: u32 = 0x0000_4000;
     /// Geneve.
