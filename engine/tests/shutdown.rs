@@ -63,6 +63,20 @@ fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Every line a reader thread still has: the child has exited, so its reader reaches EOF and
+/// hangs up; `try_iter` alone could miss the last lines it had not passed on yet.
+fn drain(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => out.push(line),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
 fn start(ports: &[String], extra: &[&str]) -> Running {
     let cpus = ferroplane::config::available_cpus();
     let lcores = if cpus.len() >= 2 {
@@ -192,8 +206,8 @@ fn run_case(driver: &str, double_signal: bool) {
         signal(&run, libc::SIGTERM);
     }
     let code = wait_exit(&mut run, Duration::from_secs(15));
-    let stdout: Vec<String> = run.stdout.try_iter().collect();
-    let stderr: Vec<String> = run.stderr.try_iter().collect();
+    let stdout = drain(&run.stdout);
+    let stderr = drain(&run.stderr);
     if double_signal {
         assert_eq!(
             code, 130,
