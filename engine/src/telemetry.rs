@@ -311,6 +311,51 @@ impl Drop for Server {
     }
 }
 
+/// A client of the Unix-socket endpoint: one query per line, one JSON reply per line.
+#[derive(Debug)]
+pub struct Client {
+    conn: BufReader<UnixStream>,
+}
+
+impl Client {
+    /// Connects to the socket at `path`, retrying every 10 ms for up to `wait` (the server may
+    /// still be starting).
+    pub fn connect(path: &Path, wait: Duration) -> std::io::Result<Client> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match UnixStream::connect(path) {
+                Ok(c) => {
+                    return Ok(Client {
+                        conn: BufReader::new(c),
+                    });
+                }
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("telemetry {}: {e}", path.display()),
+                    ));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    /// Sends `query` and returns the server's reply.
+    pub fn query(&mut self, query: &str) -> std::io::Result<Value> {
+        self.conn
+            .get_mut()
+            .write_all(format!("{query}\n").as_bytes())?;
+        let mut line = String::new();
+        self.conn.read_line(&mut line)?;
+        serde_json::from_str(&line).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("telemetry reply '{line}': {e}"),
+            )
+        })
+    }
+}
+
 /// Starts the Unix-socket JSON endpoint at `path` (a stale socket there is replaced).
 pub fn serve_unix(path: &Path, source: Arc<dyn StatsSource>) -> Result<Server, TelemetryError> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -534,13 +579,8 @@ mod tests {
         Arc::new(Fake { lcore })
     }
 
-    fn query(conn: &mut BufReader<UnixStream>, q: &str) -> Value {
-        conn.get_mut()
-            .write_all(format!("{q}\n").as_bytes())
-            .unwrap();
-        let mut line = String::new();
-        conn.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
+    fn query(conn: &mut Client, q: &str) -> Value {
+        conn.query(q).unwrap()
     }
 
     #[test]
@@ -548,7 +588,7 @@ mod tests {
         let src = fake();
         let path = std::env::temp_dir().join(format!("fp-tel-{}.sock", std::process::id()));
         let mut server = serve_unix(&path, src.clone()).unwrap();
-        let mut conn = BufReader::new(UnixStream::connect(&path).unwrap());
+        let mut conn = Client::connect(&path, Duration::ZERO).unwrap();
 
         let root = query(&mut conn, "/");
         assert_eq!(root["/"].as_array().unwrap().len(), QUERIES.len() + 1);

@@ -3,8 +3,7 @@
 //!
 //! Engine runs claim lcore ids process-wide, so the tests here take turns (`serial()`).
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -15,7 +14,7 @@ use ferroplane::pmd::testing::{test_frame, test_frame_tag, udp_frame};
 use ferroplane::pmd::{MacAddr, Port, PortConfig, RxQueue, TxQueue};
 use ferroplane::{
     BackPressure, BurstCtx, Engine, EngineConfig, IdlePolicy, LcoreInfo, MbufBurst, Mempool,
-    PortSpec, QueueAssign, RunReport, Worker,
+    PortSpec, QueueAssign, RunReport, Worker, telemetry,
 };
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -492,23 +491,8 @@ fn telemetry_of_a_running_engine_matches_its_counters() {
     let got = end_b.recv(75, Duration::from_secs(5));
     assert_eq!(got.len(), 75);
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let conn = loop {
-        match UnixStream::connect(&sock) {
-            Ok(c) => break c,
-            Err(e) if Instant::now() > deadline => panic!("telemetry socket: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    };
-    let mut conn = BufReader::new(conn);
-    let mut q = |query: &str| -> serde_json::Value {
-        conn.get_mut()
-            .write_all(format!("{query}\n").as_bytes())
-            .unwrap();
-        let mut line = String::new();
-        conn.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
-    };
+    let mut conn = telemetry::Client::connect(&sock, Duration::from_secs(5)).unwrap();
+    let mut q = |query: &str| conn.query(query).unwrap();
     let ports = q("/ports");
     assert_eq!(ports["/ports"].as_array().unwrap().len(), 2);
     assert_eq!(ports["/ports"][0]["driver"], "ring");
@@ -796,23 +780,8 @@ fn ticks_run_without_traffic_and_app_commands_reach_the_control_thread() {
         ticks: t.clone(),
         next_tag: 0,
     });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let conn = loop {
-        match UnixStream::connect(&sock) {
-            Ok(c) => break c,
-            Err(e) if Instant::now() > deadline => panic!("telemetry socket: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    };
-    let mut conn = BufReader::new(conn);
-    let mut q = |query: &str| -> serde_json::Value {
-        conn.get_mut()
-            .write_all(format!("{query}\n").as_bytes())
-            .unwrap();
-        let mut line = String::new();
-        conn.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
-    };
+    let mut conn = telemetry::Client::connect(&sock, Duration::from_secs(5)).unwrap();
+    let mut q = |query: &str| conn.query(query).unwrap();
     let root = q("/");
     assert!(
         root["/"]

@@ -120,22 +120,9 @@ pub fn ns_run(ns: &Netns, program: &str, args: &[&str]) -> (bool, String) {
 /// Sends one telemetry query to the Unix socket at `path` (waiting up to 10 s for it to
 /// appear) and returns the JSON reply.
 pub fn telemetry(path: &std::path::Path, query: &str) -> serde_json::Value {
-    use std::io::{BufRead, BufReader, Write};
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let conn = loop {
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(c) => break c,
-            Err(e) if Instant::now() > deadline => panic!("telemetry {}: {e}", path.display()),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let mut conn = BufReader::new(conn);
-    conn.get_mut()
-        .write_all(format!("{query}\n").as_bytes())
-        .expect("telemetry write");
-    let mut line = String::new();
-    conn.read_line(&mut line).expect("telemetry read");
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("telemetry reply '{line}': {e}"))
+    ferroplane::telemetry::Client::connect(path, Duration::from_secs(10))
+        .and_then(|mut c| c.query(query))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Sum of every `name=N` token in `text`.
