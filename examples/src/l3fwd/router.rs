@@ -625,24 +625,10 @@ impl<P: Packet> Router<P> {
         let Some(src) = self.src4(rx_port, Some(peer)) else {
             return;
         };
-        if !self.icmp_allowed(now) {
-            return;
-        }
-        let Some(mut p) = out.alloc() else {
-            RouterCounters::inc(&self.counters.alloc_failed);
-            return;
-        };
-        let to = MacAddr([b[6], b[7], b[8], b[9], b[10], b[11]]);
-        if icmp::icmp4_error(&mut p, self.mac(rx_port), to, src, ip, msg_type, code) {
-            RouterCounters::inc(if msg_type == icmpv4_type::TIME_EXCEEDED {
-                &self.counters.time_exceeded
-            } else {
-                &self.counters.unreachable
-            });
-            out.tx(rx_port, p);
-        } else {
-            out.drop(p, DropReason::Other);
-        }
+        let time_exceeded = msg_type == icmpv4_type::TIME_EXCEEDED;
+        self.send_icmp_error(rx_port, b, time_exceeded, now, out, |p, from, to| {
+            icmp::icmp4_error(p, from, to, src, ip, msg_type, code)
+        });
     }
 
     fn icmp6_error(
@@ -664,6 +650,23 @@ impl<P: Packet> Router<P> {
         let Some(src) = self.src6(rx_port, Some(Ipv6Addr::from(s))) else {
             return;
         };
+        let time_exceeded = msg_type == icmpv6_type::TIME_EXCEEDED;
+        self.send_icmp_error(rx_port, b, time_exceeded, now, out, |p, from, to| {
+            icmp::icmp6_error(p, from, to, src, ip, msg_type, code)
+        });
+    }
+
+    /// Sends an ICMP(v6) error back out `rx_port` to the sender of `frame` (rate-limited): `build`
+    /// writes it into a fresh packet from our MAC to the sender's and says whether it could.
+    fn send_icmp_error(
+        &mut self,
+        rx_port: u16,
+        frame: &[u8],
+        time_exceeded: bool,
+        now: u64,
+        out: &mut impl Output<P>,
+        build: impl FnOnce(&mut P, MacAddr, MacAddr) -> bool,
+    ) {
         if !self.icmp_allowed(now) {
             return;
         }
@@ -671,9 +674,9 @@ impl<P: Packet> Router<P> {
             RouterCounters::inc(&self.counters.alloc_failed);
             return;
         };
-        let to = MacAddr([b[6], b[7], b[8], b[9], b[10], b[11]]);
-        if icmp::icmp6_error(&mut p, self.mac(rx_port), to, src, ip, msg_type, code) {
-            RouterCounters::inc(if msg_type == icmpv6_type::TIME_EXCEEDED {
+        let to = MacAddr([frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]);
+        if build(&mut p, self.mac(rx_port), to) {
+            RouterCounters::inc(if time_exceeded {
                 &self.counters.time_exceeded
             } else {
                 &self.counters.unreachable
