@@ -302,8 +302,8 @@ pub struct EngineConfig {
     pub queue_map: Vec<QueueAssign>,
     /// Mempool.
     pub pool: PoolSpec,
-    /// Burst size: the TX buffer flush threshold. (RX bursts fill an `MbufBurst`, up to 64,
-    /// until the port API offers a per-call limit.)
+    /// Burst size: the most packets received per poll of a queue, and the TX buffer flush
+    /// threshold.
     pub burst: usize,
     /// TX drain period in microseconds.
     pub drain_us: u64,
@@ -366,7 +366,7 @@ pub struct EngineArgs {
     /// Data room per mbuf in bytes.
     #[arg(long, value_name = "BYTES")]
     pub data_room: Option<u32>,
-    /// Burst size (TX flush threshold; RX takes up to 64 per poll).
+    /// Burst size (RX packets per poll and TX flush threshold).
     #[arg(long, value_name = "N")]
     pub burst: Option<usize>,
     /// TX drain period in microseconds.
