@@ -28,10 +28,11 @@ pub mod rfc2544;
 pub mod session;
 pub mod testkit;
 pub mod traffic;
-pub mod tsc;
 pub mod xdp_tx;
 
 pub use error::PktgenError;
+/// The calibrated time-stamp counter that paces TX and stamps payloads: the engine's.
+pub use ferroplane::tsc;
 pub use rate::Rate;
 pub use report::Report;
 pub use session::{Session, SessionConfig};
