@@ -121,15 +121,7 @@ need_topo() {
 # Router topology as in the demo: A -- R (l3fwd) -- B.
 router_topo() {
     need_topo
-    NS_A=$(topo_name a) NS_B=$(topo_name b) NS_R=$(topo_name r)
-    IF_A=$(topo_name a) IF_B=$(topo_name b) IF_RA=$(topo_name ra) IF_RB=$(topo_name rb)
-    for ns in "$NS_A" "$NS_B" "$NS_R"; do topo_ns "$ns"; done
-    topo_veth "$NS_A" "$IF_A" "$NS_R" "$IF_RA"
-    topo_veth "$NS_B" "$IF_B" "$NS_R" "$IF_RB"
-    ip -n "$NS_A" addr add 10.0.1.2/24 dev "$IF_A"
-    ip -n "$NS_A" route add default via 10.0.1.1
-    ip -n "$NS_B" addr add 10.0.2.2/24 dev "$IF_B"
-    ip -n "$NS_B" route add default via 10.0.2.1
+    topo_router
 }
 
 # far_rx NS IF: the interface's RX packet counter.

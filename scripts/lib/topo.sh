@@ -90,3 +90,18 @@ topo_init() {
     trap 'topo_log "interrupted"; topo_cleanup; exit 130' INT
     trap 'topo_cleanup; exit 143' TERM
 }
+
+# topo_router: the routed topology of the demo and the l3fwd-veth bench,
+#   ns A (10.0.1.2/24) -- ns R (the router: ports IF_RA, IF_RB) -- ns B (10.0.2.2/24),
+# each host with a default route via .1 on its side. Sets NS_A NS_B NS_R IF_A IF_B IF_RA IF_RB.
+topo_router() {
+    NS_A=$(topo_name a) NS_B=$(topo_name b) NS_R=$(topo_name r)
+    IF_A=$(topo_name a) IF_B=$(topo_name b) IF_RA=$(topo_name ra) IF_RB=$(topo_name rb)
+    for ns in "$NS_A" "$NS_B" "$NS_R"; do topo_ns "$ns"; done
+    topo_veth "$NS_A" "$IF_A" "$NS_R" "$IF_RA"
+    topo_veth "$NS_B" "$IF_B" "$NS_R" "$IF_RB"
+    ip -n "$NS_A" addr add 10.0.1.2/24 dev "$IF_A"
+    ip -n "$NS_A" route add default via 10.0.1.1
+    ip -n "$NS_B" addr add 10.0.2.2/24 dev "$IF_B"
+    ip -n "$NS_B" route add default via 10.0.2.1
+}
