@@ -5,15 +5,9 @@ use ferroplane_classify::acl::{AclBuilder, AclKey, AclKeyV4, AclRule, AclRuleV4}
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+#[path = "../tests/common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn rules(n: usize, rng: &mut Rng) -> Vec<AclRuleV4> {
     let nets: Vec<u32> = (0..n / 20 + 4).map(|_| rng.next() as u32).collect();

@@ -11,15 +11,9 @@ use ferroplane_classify::key::{HashKey, Ipv4FiveTuple, Ipv6FiveTuple, MacKey};
 use proptest::prelude::*;
 
 /// Small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn tuple(i: u64) -> Ipv4FiveTuple {
     let r = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
