@@ -242,6 +242,9 @@ impl Engine {
     /// Like [`new`](Self::new) with an already validated plan (for example from
     /// [`EngineConfig::validate_with`]).
     pub fn with_plan(config: EngineConfig, plan: Plan) -> Result<Self, EngineError> {
+        // Calibrate the TSC (about 50 ms, once per process) during set-up, not in the first
+        // iteration of the worker loops, where it would eat into the run.
+        crate::tsc::hz();
         let mut pools = Vec::with_capacity(plan.nodes.len());
         for &node in &plan.nodes {
             let pool = Mempool::new(&MempoolConfig {
