@@ -1,5 +1,6 @@
 //! ACL: build time and bulk/single classification for random IPv4 rule sets of 1,000 and
-//! 10,000 rules (the DPDK side-by-side run is `scripts/bench/acl.sh`).
+//! 10,000 rules, bulk with AVX-512 (where available) and with the scalar path (the DPDK
+//! side-by-side run is `scripts/bench/acl.sh`).
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ferroplane_classify::acl::{AclBuilder, AclKey, AclKeyV4, AclRule, AclRuleV4};
 use std::hint::black_box;
@@ -85,6 +86,17 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 ks.chunks(256)
                     .map(|c| acl.classify_bulk(black_box(c), &mut out))
+                    .sum::<usize>()
+            })
+        });
+        // The portable path (what CPUs without AVX-512 run).
+        let mut scalar = acl.clone();
+        scalar.set_simd(false);
+        g.bench_function("classify_bulk_scalar", |b| {
+            let mut out = vec![None; 256];
+            b.iter(|| {
+                ks.chunks(256)
+                    .map(|c| scalar.classify_bulk(black_box(c), &mut out))
                     .sum::<usize>()
             })
         });

@@ -10,7 +10,11 @@
 //! default `--tracestep`), and prints `build_ms`, `memory_bytes`, `bulk_cycles_per_pkt`,
 //! `single_cycles_per_pkt` (each the average over all passes, the first one cold, as
 //! `dpdk-test-acl` measures), `bulk_best_pass_cycles_per_pkt` (the fastest single pass: the
-//! least disturbed by other load), walk statistics and a checksum of the results, one `name<TAB>value` per line.
+//! least disturbed by other load), `bulk_passes_cycles_per_pkt` (every pass, in order),
+//! `simd` (1 when bulk classification uses AVX-512), walk statistics and a checksum of the
+//! results, one `name<TAB>value` per line. `FERROPLANE_ACL_SCALAR=1` in the environment
+//! forces the portable scalar walk and leaf scan, and `FERROPLANE_ACL_LEAF_RULES=N` fixes the
+//! leaf size (otherwise chosen by the builder), for comparison.
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -174,24 +178,33 @@ fn main() {
             let keys = dpdk_format::parse_trace_v4(&read(&args[2])).unwrap_or_else(|e| die(e.to_string()));
             let t = Instant::now();
             let mut b = AclBuilder::new();
+            if let Some(n) = std::env::var("FERROPLANE_ACL_LEAF_RULES").ok().and_then(|v| v.parse().ok()) {
+                b.set_leaf_rules(Some(n));
+            }
             for r in rules {
                 b.add(r).unwrap_or_else(|e| die(e.to_string()));
             }
-            let acl = b.build();
+            let mut acl = b.build();
             let build = t.elapsed();
+            if std::env::var_os("FERROPLANE_ACL_SCALAR").is_some_and(|v| v == "1") {
+                acl.set_simd(false);
+            }
             let stats = acl.stats();
             let mut out = vec![None; 256];
             let mut sum = 0u64;
             // Like dpdk-test-acl: no warm-up, the average over all passes.
             let c0 = rdtsc();
             let mut best_pass = f64::MAX;
+            let mut passes = Vec::with_capacity(iters);
             for _ in 0..iters {
                 let p0 = rdtsc();
                 for c in keys.chunks(256) {
                     acl.classify_bulk(c, &mut out);
                     sum += out[..c.len()].iter().map(|o| u64::from(o.unwrap_or(0))).sum::<u64>();
                 }
-                best_pass = best_pass.min((rdtsc() - p0) as f64 / keys.len() as f64);
+                let pass = (rdtsc() - p0) as f64 / keys.len() as f64;
+                passes.push(format!("{pass:.1}"));
+                best_pass = best_pass.min(pass);
             }
             let bulk = (rdtsc() - c0) as f64 / (iters * keys.len()) as f64;
             let c0 = rdtsc();
@@ -205,6 +218,7 @@ fn main() {
             assert_eq!(sum, sum1, "bulk and single classification disagree");
             println!("build_ms\t{:.1}", build.as_secs_f64() * 1e3);
             println!("memory_bytes\t{}", stats.memory_bytes);
+            println!("simd\t{}", u8::from(acl.simd()));
             println!("nodes\t{}\nleaves\t{}\nleaf_rule_refs\t{}\nmax_leaf_rules\t{}", stats.nodes, stats.leaves, stats.leaf_rule_refs, stats.max_leaf_rules);
             let prof = acl.profile(&keys);
             let per = |x: usize| x as f64 / prof.keys.max(1) as f64;
@@ -219,6 +233,7 @@ fn main() {
             println!("single_cycles_per_pkt\t{single:.1}");
             // The least disturbed pass (the machine may be shared).
             println!("bulk_best_pass_cycles_per_pkt\t{best_pass:.1}");
+            println!("bulk_passes_cycles_per_pkt\t{}", passes.join(" "));
             println!("checksum\t{sum}");
         }
         _ => die("usage: acl_perf gen RULES TRACES SEED RULES_FILE TRACE_FILE | acl_perf run RULES_FILE TRACE_FILE [ITER] | acl_perf dump RULES_FILE TRACE_FILE".into()),

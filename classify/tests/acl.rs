@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ferroplane_classify::acl::{
-    AclBuilder, AclError, AclKey, AclKeyV4, AclRule, AclRuleV4, dpdk_format,
+    Acl, AclBuilder, AclError, AclKey, AclKeyV4, AclRule, AclRuleV4, dpdk_format,
 };
 use proptest::prelude::*;
 
@@ -97,7 +97,16 @@ fn check_v4(rules: &[AclRuleV4], rng: &mut Rng, lookups: usize) {
     for r in rules {
         b.add(*r).unwrap();
     }
-    let acl = b.build();
+    // The automatic leaf size, leaves of 32 rules (multi-block vector leaves) and, for
+    // small sets, of 2 (deep trees).
+    let small: &[Option<usize>] = if rules.len() <= 100 { &[Some(2)] } else { &[] };
+    for &leaf_rules in [None, Some(32)].iter().chain(small) {
+        b.set_leaf_rules(leaf_rules);
+        check_v4_built(b.build(), rules, rng, lookups);
+    }
+}
+
+fn check_v4_built(mut acl: Acl<Ipv4Addr>, rules: &[AclRuleV4], rng: &mut Rng, lookups: usize) {
     let mut keys = Vec::with_capacity(lookups);
     for _ in 0..lookups {
         let k = if rules.is_empty() || rng.below(4) == 0 {
@@ -117,11 +126,80 @@ fn check_v4(rules: &[AclRuleV4], rng: &mut Rng, lookups: usize) {
         assert_eq!(acl.classify(&k), want.map(|i| rules[i].userdata));
         keys.push(k);
     }
-    let mut out = vec![Some(0); keys.len()];
-    let matched = acl.classify_bulk(&keys, &mut out);
     let want: Vec<_> = keys.iter().map(|k| acl.classify(k)).collect();
-    assert_eq!(out, want);
-    assert_eq!(matched, want.iter().flatten().count());
+    // Both bulk paths: AVX-512 (where the CPU has it) and the portable scalar walk.
+    for simd in [true, false] {
+        acl.set_simd(simd);
+        let mut out = vec![Some(0); keys.len()];
+        let matched = acl.classify_bulk(&keys, &mut out);
+        assert_eq!(out, want, "simd {}", acl.simd());
+        assert_eq!(matched, want.iter().flatten().count());
+    }
+}
+
+fn avx512_here() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[test]
+fn simd_path_is_chosen_where_supported_and_can_be_turned_off() {
+    let mut b = AclBuilder::new();
+    b.add(AclRule::any(Ipv4Addr::UNSPECIFIED, 1, 7)).unwrap();
+    let mut acl = b.build();
+    assert_eq!(acl.simd(), avx512_here());
+    assert!(!acl.set_simd(false));
+    assert!(!acl.simd());
+    assert_eq!(acl.set_simd(true), avx512_here());
+    // IPv6 classifiers always walk with scalar code.
+    let mut b6 = AclBuilder::new();
+    b6.add(AclRule::any(Ipv6Addr::UNSPECIFIED, 1, 7)).unwrap();
+    let mut acl6 = b6.build();
+    assert!(!acl6.simd());
+    assert!(!acl6.set_simd(true));
+}
+
+/// Bulk calls of every length around the vector widths and block sizes (lanes idle at the
+/// end of a block, refills running out of keys) give the single-key answers.
+#[test]
+fn bulk_lengths_around_block_sizes() {
+    let mut rng = Rng(0xb10c);
+    let pool: Vec<u32> = (0..16).map(|_| rng.next() as u32).collect();
+    let rules: Vec<_> = (0..2000)
+        .map(|i| random_rule_v4(&mut rng, &pool, i))
+        .collect();
+    let mut b = AclBuilder::new();
+    for r in &rules {
+        b.add(*r).unwrap();
+    }
+    let mut acl = b.build();
+    let keys: Vec<_> = (0..1100)
+        .map(|_| {
+            let i = rng.below(rules.len() as u64) as usize;
+            key_in_v4(&mut rng, &rules[i])
+        })
+        .collect();
+    let want: Vec<_> = keys.iter().map(|k| acl.classify(k)).collect();
+    for simd in [true, false] {
+        acl.set_simd(simd);
+        for len in [0, 1, 7, 8, 9, 31, 32, 33, 255, 256, 257, 513, 1100] {
+            let mut out = vec![Some(u32::MAX); len];
+            let matched = acl.classify_bulk(&keys[..len], &mut out);
+            assert_eq!(out, want[..len], "len {len} simd {simd}");
+            assert_eq!(matched, want[..len].iter().flatten().count());
+        }
+        // A shorter output slice bounds the keys classified.
+        let mut out = vec![None; 5];
+        acl.classify_bulk(&keys, &mut out);
+        assert_eq!(out, want[..5]);
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# ACL classification: Ferroplane's decision-tree ACL against DPDK's rte_acl (dpdk-test-acl),
+# ACL classification: Ferroplane's decision-tree ACL (AVX-512 walk and leaf matching where the
+# CPU has it; FERROPLANE_ACL_SCALAR=1 forces the portable path) against DPDK's rte_acl (dpdk-test-acl),
 # on the same generated ClassBench-style IPv4 rule sets (1,000 and 10,000 rules) and traces
 # (65,536 headers), cycles per packet. Row protocol: see scripts/bench-vs-dpdk.sh.
 #
@@ -43,7 +44,7 @@ for n in 1000 10000; do
     ours=$(printf '%s\n' "${ours_runs[@]}" | min)
     build_ms=$(printf '%s\n' "${build_runs[@]}" | min)
     mem=$(awk -v b="$(field memory_bytes)" 'BEGIN { printf "%.2f", b / 1048576 }')
-    echo "acl: $n rules: ours bulk best $ours of: ${ours_runs[*]}; single: ${single_runs[*]} cycles/pkt; build ${build_ms} ms; ${mem} MiB" >&2
+    echo "acl: $n rules: ours bulk best $ours of: ${ours_runs[*]}; single: ${single_runs[*]} cycles/pkt; build ${build_ms} ms; ${mem} MiB; AVX-512 path: $(field simd)" >&2
 
     dpdk=- dpdk_alg=- dpdk_mem=-
     if [ "$have_dpdk" = 1 ]; then
