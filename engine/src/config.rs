@@ -219,6 +219,10 @@ pub enum IdlePolicy {
     Busy,
     /// After many empty polls, pause, then sleep for growing periods (l3fwd-power style).
     Adaptive,
+    /// After many empty polls, offer the CPU to other runnable threads (`sched_yield`) on each
+    /// empty poll; never sleep. For a polling thread that shares its CPU with the threads or
+    /// kernel work that feed it (a traffic generator's receiver on a small machine).
+    Yield,
 }
 
 /// One port: its device string and ring sizes.

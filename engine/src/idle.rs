@@ -1,6 +1,7 @@
 //! The idle policy of a worker lcore, after l3fwd-power: keep polling while traffic flows; after
 //! many empty polls pause the core briefly, and after more, sleep for periods that double up to
-//! a cap; the first non-empty poll returns to full-speed polling.
+//! a cap; the first non-empty poll returns to full-speed polling. The `Yield` policy instead
+//! offers the CPU to other runnable threads after the first [`PAUSE_AFTER`] empty polls.
 
 use std::time::Duration;
 
@@ -54,7 +55,9 @@ impl Idle {
             return 0;
         }
         let t0 = tsc::now();
-        if self.empty < SLEEP_AFTER {
+        if self.policy == IdlePolicy::Yield {
+            std::thread::yield_now();
+        } else if self.empty < SLEEP_AFTER {
             for _ in 0..PAUSES {
                 std::hint::spin_loop();
             }
@@ -99,6 +102,19 @@ mod tests {
         );
         i.busy();
         assert!(!i.is_sleeping());
+        assert_eq!(i.empty_poll(), 0);
+    }
+
+    #[test]
+    fn yield_policy_backs_off_late_and_never_sleeps() {
+        let mut i = Idle::new(IdlePolicy::Yield);
+        let early: u64 = (0..PAUSE_AFTER - 1).map(|_| i.empty_poll()).sum();
+        assert_eq!(early, 0, "no back-off before PAUSE_AFTER empty polls");
+        for _ in PAUSE_AFTER - 1..SLEEP_AFTER + 10 {
+            i.empty_poll();
+        }
+        assert!(!i.is_sleeping(), "yielding is not sleeping");
+        i.busy();
         assert_eq!(i.empty_poll(), 0);
     }
 }

@@ -44,6 +44,7 @@
 pub mod config;
 pub mod control;
 pub mod idle;
+pub mod lcore;
 pub mod pipeline;
 pub mod runtime;
 pub mod signal;

@@ -58,7 +58,7 @@ use serde_json::json;
 
 use crate::config::{ConfigError, EngineArgs, EngineConfig, LcorePlan, Plan};
 use crate::control::{self, CommandClient, Commands, Request};
-use crate::signal::ShutdownSignals;
+use crate::signal::{SIGNAL_DEBOUNCE, ShutdownSignals};
 use crate::stats::{
     LcoreSnapshot, LcoreStats, MAX_DROP_REASONS, MempoolSnapshot, PortSnapshot, RateView,
     StatsSource, Totals, final_summary,
@@ -782,11 +782,7 @@ impl Drop for StopOnPanic<'_> {
 
 /// Pins the calling thread to `lcore` and claims the lcore id for the mempool caches.
 fn enter_lcore(lcore: u32) -> Result<ferroplane_mempool::LcoreGuard, String> {
-    if !core_affinity::set_for_current(core_affinity::CoreId { id: lcore as usize }) {
-        return Err(format!("cannot pin to CPU {lcore}"));
-    }
-    ferroplane_mempool::lcore::register(lcore)
-        .map_err(|e| format!("cannot register lcore {lcore}: {e}"))
+    crate::lcore::enter(lcore).map_err(|e| e.to_string())
 }
 
 fn control_loop(
@@ -819,9 +815,6 @@ fn control_loop(
         }
     }
 }
-
-/// A repeat of the first signal within this time is taken as the same request.
-const SIGNAL_DEBOUNCE: Duration = Duration::from_millis(100);
 
 fn signal_watch(
     sig: ShutdownSignals,

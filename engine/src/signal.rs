@@ -3,10 +3,16 @@
 //! The handler only bumps an atomic counter and writes one byte to a non-blocking pipe (both
 //! async-signal-safe, no allocation, no lock); a control thread waits on the pipe's read end.
 //! The previous handlers are restored when [`ShutdownSignals`] is dropped.
+//!
+//! [`StopOnSignal`] is the whole pattern for a tool that is not an [`Engine`](crate::Engine)
+//! run (pktgen, benchmarks): a watcher thread sets a stop flag on the first signal and ends the
+//! process on a second.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 static RECEIVED: AtomicU32 = AtomicU32::new(0);
@@ -90,6 +96,90 @@ impl Drop for ShutdownSignals {
         sys::close(self.read_fd);
         sys::close(self.write_fd);
         INSTALLED.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A repeat of the first signal within this time is taken as the same request: `timeout(1)` and
+/// a terminal's Ctrl-C can deliver one request twice (to the process and to its group).
+pub const SIGNAL_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Exit status after a second signal (128 + SIGINT, as a shell reports Ctrl-C).
+pub const SECOND_SIGNAL_EXIT: i32 = 130;
+
+/// What a second signal (not a [`SIGNAL_DEBOUNCE`] repeat of the first) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondSignal {
+    /// Exit the process at once with [`SECOND_SIGNAL_EXIT`]: for tools that hold nothing
+    /// outside the process (no XDP program attached by netlink, no files to remove).
+    Exit,
+    /// Only say that the tool is already stopping: for tools that must clean up on the way out.
+    Ignore,
+}
+
+/// SIGINT/SIGTERM handling for a tool: the first signal sets a stop flag; a second one does
+/// what [`SecondSignal`] says. Dropping it stops the watcher thread and restores the previous
+/// handlers.
+#[derive(Debug)]
+pub struct StopOnSignal {
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StopOnSignal {
+    /// Installs the handlers and starts the watcher thread (`fp-signals`). `name` prefixes the
+    /// messages printed on stderr. Fails like [`ShutdownSignals::install`].
+    pub fn install(name: &str, stop: Arc<AtomicBool>, second: SecondSignal) -> io::Result<Self> {
+        let sig = ShutdownSignals::install()?;
+        let done = Arc::new(AtomicBool::new(false));
+        let (d, name) = (done.clone(), name.to_string());
+        let thread = std::thread::Builder::new()
+            .name("fp-signals".into())
+            .spawn(move || watch_stop(&sig, &name, &stop, second, &d))?;
+        Ok(StopOnSignal {
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for StopOnSignal {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn watch_stop(
+    sig: &ShutdownSignals,
+    name: &str,
+    stop: &AtomicBool,
+    second: SecondSignal,
+    done: &AtomicBool,
+) {
+    let mut first: Option<(libc::c_int, Instant)> = None;
+    while !done.load(Ordering::SeqCst) {
+        let Some(signo) = sig.wait(Duration::from_millis(50)) else {
+            continue;
+        };
+        match first {
+            None => {
+                let again = match second {
+                    SecondSignal::Exit => " (again to exit at once)",
+                    SecondSignal::Ignore => "",
+                };
+                eprintln!("{name}: signal {signo} received, stopping{again}");
+                stop.store(true, Ordering::SeqCst);
+                first = Some((signo, Instant::now()));
+            }
+            Some((s, at)) if s == signo && at.elapsed() < SIGNAL_DEBOUNCE => {}
+            Some(_) if second == SecondSignal::Exit => {
+                eprintln!("{name}: second signal {signo}: exiting now");
+                std::process::exit(SECOND_SIGNAL_EXIT);
+            }
+            Some(_) => eprintln!("{name}: signal {signo}: already stopping, cleaning up"),
+        }
     }
 }
 
@@ -194,5 +284,24 @@ mod tests {
         unsafe { libc::raise(libc::SIGHUP) };
         assert_eq!(s.wait(Duration::from_secs(5)), Some(libc::SIGHUP));
         assert_eq!(s.received(), 0);
+        drop(s);
+
+        // The tool pattern: a signal sets the flag; with `Ignore` a second one does not exit.
+        let stop = Arc::new(AtomicBool::new(false));
+        let w = StopOnSignal::install("test", stop.clone(), SecondSignal::Ignore).unwrap();
+        assert!(!stop.load(Ordering::SeqCst));
+        // SAFETY: raising SIGINT on ourselves, with our handler installed.
+        unsafe { libc::raise(libc::SIGINT) };
+        let t0 = Instant::now();
+        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(stop.load(Ordering::SeqCst), "first signal sets the flag");
+        // SAFETY: as above.
+        unsafe { libc::raise(libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(100));
+        drop(w); // still here: the second signal did not exit
+        // Handlers are gone with it: installable again.
+        drop(ShutdownSignals::install().unwrap());
     }
 }

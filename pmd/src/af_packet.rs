@@ -8,7 +8,12 @@
 //! - Several RX queues join one `PACKET_FANOUT` group in hash mode (a group id unique to the
 //!   port), so each queue receives whole flows.
 //! - TX: one `TPACKET_V2` ring per queue, `PACKET_QDISC_BYPASS`; frames are copied into the
-//!   ring and one non-blocking `send` per burst kicks the kernel.
+//!   ring and one non-blocking `send` per burst kicks the kernel. Each frame is preceded by a
+//!   `virtio_net_hdr` (`PACKET_VNET_HDR`) whose `hdr_len` covers the whole frame, so the kernel
+//!   copies it into the socket buffer's linear area instead of attaching the ring page as a
+//!   zero-copy fragment: a veth (or any local delivery) would otherwise copy that fragment into
+//!   a freshly allocated page per frame (`skb_copy_ubufs`), which costs more than the copy.
+//!   Kernels without `PACKET_VNET_HDR` get the plain layout.
 //! - A VLAN tag the kernel took out of a received frame is put back, so frames arrive as they
 //!   were on the wire (and `vlan_tci` plus `RX_VLAN` are set in the mbuf).
 //! - Our own outgoing frames are not received (`PACKET_IGNORE_OUTGOING` and the packet type).
@@ -45,6 +50,7 @@ const PACKET_STATISTICS: i32 = 6;
 const PACKET_VERSION: i32 = 10;
 const PACKET_LOSS: i32 = 14;
 const PACKET_TX_RING: i32 = 13;
+const PACKET_VNET_HDR: i32 = 15;
 const PACKET_FANOUT: i32 = 18;
 const PACKET_QDISC_BYPASS: i32 = 20;
 const PACKET_IGNORE_OUTGOING: i32 = 23;
@@ -83,6 +89,10 @@ const P3_PKTTYPE: usize = 48 + 10;
 const P2_LEN: usize = 4;
 const P2_SNAPLEN: usize = 8;
 const P2_DATA: usize = 32;
+/// `struct virtio_net_hdr`: flags, gso_type (0: none), hdr_len at 2, gso_size, csum_start,
+/// csum_offset; 16-bit fields in the host's byte order (legacy virtio, as af_packet reads them).
+const VNET_HDR_LEN: usize = 10;
+const VNET_HDR_LEN_AT: usize = 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -197,6 +207,8 @@ struct AfPacketTx {
     frame_nr: usize,
     head: usize,
     unkicked: bool,
+    /// Bytes of `virtio_net_hdr` before each frame (0 if the kernel refused `PACKET_VNET_HDR`).
+    vnet: usize,
     spill: Vec<u8>,
     stats: Arc<QueueStats>,
     _ctl: Arc<Control>,
@@ -243,7 +255,7 @@ pub(crate) fn open(
     let mac = sys::get_mac(ifname).map_err(|e| PmdError::io("ioctl(SIOCGIFHWADDR)", ifname, e))?;
     // Largest frame: MTU + Ethernet header + two VLAN tags.
     let max_frame = mtu as usize + 14 + 8;
-    let tx_frame = (max_frame + P2_DATA)
+    let tx_frame = (max_frame + P2_DATA + VNET_HDR_LEN)
         .next_power_of_two()
         .max(frame_size as usize);
     let rx_block = (max_frame + 128)
@@ -403,6 +415,14 @@ fn open_tx(
         "setsockopt(PACKET_LOSS)",
         sys::set_opt(raw, libc::SOL_PACKET, PACKET_LOSS, &1i32),
     )?;
+    // Before the ring exists (the kernel refuses it after): frames copied whole into the skb.
+    let vnet = match sys::set_opt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &1i32) {
+        Ok(()) => VNET_HDR_LEN,
+        Err(e) => {
+            log::debug!("af_packet: {name}: no PACKET_VNET_HDR ({e}); TX frames as page fragments");
+            0
+        }
+    };
     let block_size = frame_size.max(4096);
     let per_block = block_size / frame_size;
     let block_nr = ring_size.div_ceil(per_block);
@@ -427,6 +447,7 @@ fn open_tx(
         frame_nr: per_block * block_nr,
         head: 0,
         unkicked: false,
+        vnet,
         spill: Vec::new(),
         stats: Arc::new(QueueStats::default()),
         _ctl: Arc::clone(ctl),
@@ -575,7 +596,7 @@ impl AfPacketTx {
 
 impl TxQueue for AfPacketTx {
     fn tx_burst(&mut self, burst: &mut MbufBurst) -> usize {
-        let max_len = self.frame_size - P2_DATA;
+        let max_len = self.frame_size - P2_DATA - self.vnet;
         let (mut taken, mut sent, mut bytes) = (0usize, 0u64, 0u64);
         for m in burst.iter() {
             let len = m.pkt_len();
@@ -593,14 +614,23 @@ impl TxQueue for AfPacketTx {
             if st & TP_STATUS_WRONG_FORMAT != 0 {
                 self.stats.add_tx_errors(1);
             }
-            let (parts, k) = segments(m, &mut self.spill);
             let mut at = off + P2_DATA;
+            if self.vnet != 0 {
+                // No offloads; the whole frame is "header", copied into the linear area.
+                let mut h = [0u8; VNET_HDR_LEN];
+                h[VNET_HDR_LEN_AT..VNET_HDR_LEN_AT + 2]
+                    .copy_from_slice(&(len as u16).to_ne_bytes());
+                self.map.copy_in(at, &h);
+                at += VNET_HDR_LEN;
+            }
+            let (parts, k) = segments(m, &mut self.spill);
             for p in &parts[..k] {
                 self.map.copy_in(at, p);
                 at += p.len();
             }
-            self.map.write_u32(off + P2_LEN, len as u32);
-            self.map.write_u32(off + P2_SNAPLEN, len as u32);
+            let wire = (len + self.vnet) as u32;
+            self.map.write_u32(off + P2_LEN, wire);
+            self.map.write_u32(off + P2_SNAPLEN, wire);
             status.store(TP_STATUS_SEND_REQUEST, Ordering::Release);
             self.head = (self.head + 1) % self.frame_nr;
             taken += 1;

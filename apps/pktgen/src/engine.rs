@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ferroplane::IdlePolicy;
+use ferroplane::idle::Idle;
 use ferroplane_mempool::{MbufBurst, Mempool};
 use ferroplane_pmd::{RxQueue, TxQueue};
 use hdrhistogram::Histogram;
@@ -191,9 +193,6 @@ pub fn run_tx(
     r
 }
 
-/// Empty polls after which an idle receiver yields its core between polls.
-pub const IDLE_YIELD: u32 = 256;
-
 /// Latency histogram bounds: 1 ns .. 100 s, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("static histogram bounds are valid")
@@ -219,9 +218,13 @@ pub struct RxResult {
 }
 
 /// Runs a receiver until `stop` is set. Every second it adds its recent latencies to `live`
-/// (one lock a second, none per packet).
+/// (one lock a second, none per packet). While the queue is empty it follows `idle_policy`
+/// through the engine's [`Idle`] (with `Adaptive`, a long-idle receiver sleeps up to
+/// [`MAX_SLEEP`](ferroplane::idle::MAX_SLEEP) between polls, which bounds the latency it adds;
+/// `Yield` and `Busy` add none).
 pub fn run_rx(
     queue: &mut dyn RxQueue,
+    idle_policy: IdlePolicy,
     counters: &Counters,
     live: &Arc<Mutex<Histogram<u64>>>,
     stop: &AtomicBool,
@@ -234,26 +237,25 @@ pub fn run_rx(
     let mut r = RxResult::default();
     let mut burst = MbufBurst::new();
     let mut streams: std::collections::BTreeMap<u16, SeqTracker> = Default::default();
-    let mut idle = 0u32;
+    let mut idle = Idle::new(idle_policy);
+    let mut empty = 0u32;
     loop {
         let n = queue.rx_burst(&mut burst);
         let now = tsc::now();
         if n == 0 {
-            idle = idle.wrapping_add(1);
-            if idle % 64 == 0 && stop.load(Ordering::Relaxed) {
+            empty = empty.wrapping_add(1);
+            if empty % 64 == 0 && stop.load(Ordering::Relaxed) {
                 break;
-            }
-            if idle >= IDLE_YIELD {
-                std::thread::yield_now();
             }
             if now >= next_publish {
                 next_publish = now + publish_every;
                 publish(live, &mut recent);
             }
-            std::hint::spin_loop();
+            idle.empty_poll();
             continue;
         }
-        idle = 0;
+        empty = 0;
+        idle.busy();
         if r.first_tsc == 0 {
             r.first_tsc = now;
         }

@@ -14,7 +14,13 @@
 //!   live-frames mode).
 //! - [`netns`]: opening ports inside other network namespaces.
 //! - [`plot`]: SVG/PNG plots (throughput against frame size, latency CDF, bench ratios).
-//! - [`testkit`]: a misbehaving forwarder to test all of this against known answers.
+//! - [`testkit`]: a misbehaving forwarder to test all of this against known answers, and the
+//!   rate-limiting engine worker behind the `pktgen-dut` binary (a device under test with a
+//!   known capacity).
+//!
+//! pktgen runs on the engine's facilities: its threads are pinned and given lcore ids by
+//! [`ferroplane::lcore`], receivers idle by [`ferroplane::idle`], SIGINT/SIGTERM stop a run
+//! through [`ferroplane::signal::StopOnSignal`], and [`tsc`] is the engine's clock.
 
 pub mod engine;
 pub mod error;

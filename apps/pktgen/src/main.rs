@@ -7,7 +7,11 @@
 //! pktgen rfc2544 --tx ... --rx ... --sizes 64,512,1518 --trial 2 --loss 0
 //! pktgen plot --out latency report.json        # latency CDF (rfc2544 JSON: throughput/size)
 //! pktgen xdp --iface veth0 --count 10000000 [--count-on veth1 --netns ns1]
+//! pktgen-dut -l 0-1 --port af_packet:iface=d0 --port af_packet:iface=d1 --max-pps 20000
 //! ```
+//!
+//! `--rx-idle yield|adaptive|busy` chooses what an idle receiver does (the engine's idle
+//! policies; `yield`, the default, suits a machine whose cores are shared).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
+use ferroplane::IdlePolicy;
+use ferroplane::signal::{SecondSignal, StopOnSignal};
 use ferroplane_pktgen::report::LiveView;
 use ferroplane_pktgen::rfc2544::{self, SearchConfig};
 use ferroplane_pktgen::traffic::{FrameSizes, Proto};
@@ -161,6 +167,10 @@ struct RunArgs {
     /// CPUs to pin threads to.
     #[arg(long, value_delimiter = ',')]
     cores: Vec<usize>,
+    /// What an idle receiver does: yield (offer the CPU to other threads; the default),
+    /// adaptive (pause, then sleep up to 0.5 ms) or busy (poll without pause).
+    #[arg(long, value_enum)]
+    rx_idle: Option<IdlePolicy>,
     /// Show the live view once a second.
     #[arg(long)]
     live: bool,
@@ -247,49 +257,32 @@ fn session_config(a: &RunArgs) -> Result<SessionConfig, PktgenError> {
     if !a.cores.is_empty() {
         c.cores = a.cores.clone();
     }
+    if let Some(p) = a.rx_idle {
+        c.rx_idle = p;
+    }
     apply_traffic(&mut c.traffic, &a.traffic);
     Ok(c)
 }
 
-fn install_stop() -> Arc<AtomicBool> {
+/// The stop flag, set by the first SIGINT/SIGTERM (the engine's signal watcher). A second signal
+/// does not exit: the run stops within a burst and must still detach XDP programs and close
+/// AF_XDP ports. Without handlers (another owner in the process) the run is not stoppable by
+/// signal, which is logged.
+fn install_stop() -> (Arc<AtomicBool>, Option<StopOnSignal>) {
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [libc_sig::SIGINT, libc_sig::SIGTERM] {
-        let _ = signal_flag(sig, stop.clone());
-    }
-    stop
-}
-
-mod libc_sig {
-    pub const SIGINT: i32 = libc::SIGINT;
-    pub const SIGTERM: i32 = libc::SIGTERM;
-}
-
-/// Sets `flag` when `sig` arrives (a watcher thread on a self-pipe-free sigwait).
-fn signal_flag(sig: i32, flag: Arc<AtomicBool>) -> std::io::Result<()> {
-    static FLAGS: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    let _ = FLAGS.set(flag);
-    extern "C" fn on_signal(_: i32) {
-        if let Some(f) = FLAGS.get() {
-            f.store(true, Ordering::Relaxed);
+    let watch = match StopOnSignal::install("pktgen", stop.clone(), SecondSignal::Ignore) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!("no SIGINT/SIGTERM handling: {e}");
+            None
         }
-    }
-    // SAFETY: installing an async-signal-safe handler (one atomic store) with a zeroed
-    // sigaction; the handler only touches a static initialised before installation.
-    let r = unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
-        libc::sigaction(sig, &sa, std::ptr::null_mut())
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    (stop, watch)
 }
 
 fn cmd_run(a: &RunArgs) -> Result<(), PktgenError> {
     let cfg = session_config(a)?;
-    let stop = install_stop();
+    let (stop, _signals) = install_stop();
     let mut s = Session::new(cfg)?;
     let mut view = LiveView::default();
     let live = a.live;
@@ -299,6 +292,15 @@ fn cmd_run(a: &RunArgs) -> Result<(), PktgenError> {
         }
     })?;
     println!("{}", report.summary());
+    // Where lost frames went, as far as the drivers know (e.g. a full af_packet RX ring).
+    for (dev, st) in s.port_stats() {
+        if st.rx_missed + st.rx_errors + st.tx_drops + st.tx_errors + st.alloc_failures > 0 {
+            println!(
+                "  driver {dev}: rx_missed {} rx_errors {} tx_drops {} tx_errors {} alloc_failures {}",
+                st.rx_missed, st.rx_errors, st.tx_drops, st.tx_errors, st.alloc_failures
+            );
+        }
+    }
     if let Some(p) = &a.json {
         report.write_json(p)?;
     }
@@ -329,7 +331,7 @@ fn cmd_rfc2544(
     sizes: &[u16],
 ) -> Result<(), PktgenError> {
     let base = session_config(a)?;
-    let stop = install_stop();
+    let (stop, _signals) = install_stop();
     let mut results = Vec::new();
     for &size in sizes {
         let mut cfg = base.clone();
@@ -431,7 +433,7 @@ fn cmd_xdp(
         None => None,
     };
     let tx = XdpTx::load(iface, sites)?;
-    let stop = install_stop();
+    let (stop, _signals) = install_stop();
     let (sent, took) = tx.send(&frame, count, batch, &stop)?;
     println!(
         "xdp live-frames: {sent} frames of {} bytes in {:.3} s = {:.3} Mpps",

@@ -1,15 +1,18 @@
 //! A generator run: open the ports, start one pinned thread per TX and RX queue, stop on count,
 //! duration or signal, drain the receivers, and gather a [`Report`].
 //!
-//! Ports come from `ferroplane_pmd::open` (the seam where the engine's port/lcore set-up takes
-//! over once its API is settled); the TX pacing loop and the measuring RX loop are pktgen's own
-//! ([`crate::engine`]).
+//! Ports come from `ferroplane_pmd::open`; threads are pinned and given lcore ids by the engine's
+//! [`lcore`](ferroplane::lcore) module, receivers idle through the engine's
+//! [`idle`](ferroplane::idle) policy, and the clock is the engine's [`tsc`]. The TX pacing loop
+//! and the measuring RX loop are pktgen's ([`crate::engine`]): the engine's worker loop
+//! forwards, it does not pace or time-stamp.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferroplane::IdlePolicy;
 use ferroplane_mempool::{HugePolicy, Mempool, MempoolConfig};
 use ferroplane_pmd::{Port, PortConfig, RxQueue, TxQueue};
 use hdrhistogram::Histogram;
@@ -54,6 +57,12 @@ pub struct SessionConfig {
     pub pool_size: usize,
     /// CPUs to pin the TX/RX threads to, round-robin (empty: not pinned).
     pub cores: Vec<usize>,
+    /// What a receiver does while its queue is empty (the engine's [`IdlePolicy`]): `yield`
+    /// (the default) offers the CPU to other threads after a few hundred empty polls, which lets
+    /// the transmitters and the kernel's delivery run on a machine with few cores without
+    /// adding sleep latency; `adaptive` pauses and then sleeps (up to 0.5 ms); `busy` never
+    /// lets go of the CPU (for a receiver with a core of its own).
+    pub rx_idle: IdlePolicy,
     /// How long receivers keep going after the transmitters end (milliseconds of quiet).
     pub drain_ms: u64,
     /// Seed for random fields.
@@ -80,6 +89,7 @@ impl Default for SessionConfig {
             burst: 32,
             pool_size: 16384,
             cores: Vec::new(),
+            rx_idle: IdlePolicy::Yield,
             drain_ms: 100,
             seed: 1,
             pcap_max_frames: 100_000,
@@ -121,28 +131,23 @@ impl LiveState {
     }
 }
 
-/// Lcore ids handed to pktgen threads (mempool per-lcore caches); ids already taken by another
-/// session in the process are skipped.
-fn claim_lcore() -> Option<ferroplane_mempool::LcoreGuard> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    for _ in 0..ferroplane_mempool::MAX_LCORES {
-        let id = NEXT.fetch_add(1, Ordering::Relaxed) % ferroplane_mempool::MAX_LCORES as u32;
-        if let Ok(g) = ferroplane_mempool::lcore::register(id) {
-            return Some(g);
+/// Makes the calling thread a pktgen lcore: pinned to `cores[i % len]` (if any are given) and
+/// holding a free lcore id (its own mempool caches), both through the engine's
+/// [`lcore`](ferroplane::lcore) facilities. Several pktgen threads may share a CPU, so the id is
+/// not the CPU number.
+fn enter_lcore(cores: &[usize], i: usize) -> Option<ferroplane_mempool::LcoreGuard> {
+    if !cores.is_empty() {
+        let cpu = cores[i % cores.len()] as u32;
+        if let Err(e) = ferroplane::lcore::pin_current(cpu) {
+            log::warn!("pktgen thread {i}: {e}");
         }
     }
-    None
-}
-
-fn pin(cores: &[usize], i: usize) {
-    if cores.is_empty() {
-        return;
-    }
-    let id = core_affinity::CoreId {
-        id: cores[i % cores.len()],
-    };
-    if !core_affinity::set_for_current(id) {
-        log::warn!("could not pin a pktgen thread to CPU {}", id.id);
+    match ferroplane::lcore::claim_any() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            log::warn!("pktgen thread {i}: {e}; using the pool without a per-lcore cache");
+            None
+        }
     }
 }
 
@@ -191,6 +196,14 @@ impl Session {
                 cfg.burst,
                 ferroplane_mempool::MAX_BURST
             )));
+        }
+        if !cfg.cores.is_empty() {
+            let cpus = ferroplane::config::available_cpus();
+            if let Some(c) = cfg.cores.iter().find(|&&c| !cpus.contains(&(c as u32))) {
+                return Err(PktgenError::Config(format!(
+                    "core {c}: not a CPU this process may run on ({cpus:?})"
+                )));
+            }
         }
         if cfg.duration.is_some_and(|d| !d.is_finite() || d <= 0.0) {
             return Err(PktgenError::Config(format!(
@@ -382,7 +395,9 @@ impl Session {
         let until_tsc = cfg
             .duration
             .map(|d| tsc::now() + tsc::ticks(Duration::from_secs_f64(d)));
-        let (tx_results, rx_results) = std::thread::scope(|s| {
+        let rx_idle = cfg.rx_idle;
+        let (tx_results, rx_results, spawn_err) = std::thread::scope(|s| {
+            let mut spawn_err: Option<std::io::Error> = None;
             let mut thread_no = 0usize;
             let mut tx_handles = Vec::new();
             for (pi, qs) in self.tx_q.iter_mut().enumerate() {
@@ -402,11 +417,26 @@ impl Session {
                     let cores = cfg.cores.clone();
                     let n = thread_no;
                     thread_no += 1;
-                    tx_handles.push(s.spawn(move || {
-                        pin(&cores, n);
-                        let _lcore = claim_lcore();
-                        engine::run_tx(tq.as_mut(), &pool, &mut factory, &plan, &counters, tx_stop)
-                    }));
+                    let h = std::thread::Builder::new()
+                        .name(format!("tx-{pi}.{qi}"))
+                        .spawn_scoped(s, move || {
+                            let _lcore = enter_lcore(&cores, n);
+                            engine::run_tx(
+                                tq.as_mut(),
+                                &pool,
+                                &mut factory,
+                                &plan,
+                                &counters,
+                                tx_stop,
+                            )
+                        });
+                    match h {
+                        Ok(h) => tx_handles.push(h),
+                        Err(e) => {
+                            tx_stop.store(true, Ordering::Relaxed);
+                            spawn_err.get_or_insert(e);
+                        }
+                    }
                 }
             }
             let mut rx_handles = Vec::new();
@@ -418,16 +448,36 @@ impl Session {
                     let cores = cfg.cores.clone();
                     let n = thread_no;
                     thread_no += 1;
-                    rx_handles.push(s.spawn(move || {
-                        pin(&cores, n);
-                        let _lcore = claim_lcore();
-                        engine::run_rx(rq.as_mut(), &counters, &latency, rx_stop)
-                    }));
+                    let h = std::thread::Builder::new()
+                        .name(format!("rx-{pi}.{qi}"))
+                        .spawn_scoped(s, move || {
+                            let _lcore = enter_lcore(&cores, n);
+                            engine::run_rx(rq.as_mut(), rx_idle, &counters, &latency, rx_stop)
+                        });
+                    match h {
+                        Ok(h) => rx_handles.push(h),
+                        Err(e) => {
+                            tx_stop.store(true, Ordering::Relaxed);
+                            spawn_err.get_or_insert(e);
+                        }
+                    }
                 }
             }
-            // Supervise: ticks for the live view, stop on signal, then drain.
+            // Supervise: ticks for the live view, stop on signal, then drain. Without
+            // transmitters (measure only) the run lasts for the duration or until a signal.
             let mut next_tick = started + Duration::from_secs(1);
-            while !tx_handles.iter().all(|h| h.is_finished()) {
+            let rx_only_until = (tx_handles.is_empty() && spawn_err.is_none())
+                .then(|| cfg.duration.map(|d| started + Duration::from_secs_f64(d)));
+            loop {
+                let done = match rx_only_until {
+                    None => tx_handles.iter().all(|h| h.is_finished()),
+                    Some(until) => {
+                        stop.load(Ordering::Relaxed) || until.is_some_and(|u| Instant::now() >= u)
+                    }
+                };
+                if done {
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(5));
                 if stop.load(Ordering::Relaxed) {
                     tx_stop.store(true, Ordering::Relaxed);
@@ -461,8 +511,13 @@ impl Session {
                 .into_iter()
                 .map(|h| h.join().unwrap_or_default())
                 .collect();
-            (tx_results, rx_results)
+            (tx_results, rx_results, spawn_err)
         });
+        if let Some(e) = spawn_err {
+            return Err(PktgenError::Config(format!(
+                "cannot start a TX/RX thread: {e}"
+            )));
+        }
         on_tick(&live, started.elapsed());
         Ok(report(cfg, self.mean_frame, &tx_results, &rx_results, pps))
     }

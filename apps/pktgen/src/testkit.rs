@@ -1,16 +1,118 @@
 //! Test devices: a forwarder between two ports that can rate-limit, delay, drop, duplicate and
 //! reorder, so that pktgen's measurements can be checked against known behaviour.
+//!
+//! - [`Forwarder`]: a thread between an RX and a TX queue (in-process tests).
+//! - [`RateLimitedFwd`]: the same rate limit as an engine [`Worker`], forwarding port 0 <-> 1;
+//!   the `pktgen-dut` binary runs it on the engine, as a device under test with a known
+//!   capacity for the RFC 2544 search.
+//!
+//! Both meter frames by the transmit timestamp pktgen stamped in them ([`TokenBucket`]), so
+//! their own scheduling (a late poll that finds a whole block of frames) does not count as a
+//! burst above the rate; unstamped frames are metered by arrival time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use ferroplane::IdlePolicy;
+use ferroplane::idle::Idle;
 use ferroplane_mempool::{Mbuf, MbufBurst};
 use ferroplane_pmd::{RxQueue, TxQueue};
 
+use ferroplane::{BurstCtx, Worker};
+
 use crate::payload;
 use crate::tsc;
+
+/// A token bucket of `pps` tokens per second and `depth_secs` of depth, refilled by the time
+/// between the frames' own timestamps (TSC ticks).
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    pps: f64,
+    hz: f64,
+    depth: f64,
+    tokens: f64,
+    last: Option<u64>,
+}
+
+impl TokenBucket {
+    /// A full bucket. Rates and depths that are not positive give a bucket of one token
+    /// refilled at `pps.max(0)`.
+    pub fn new(pps: f64, depth_secs: f64) -> Self {
+        let pps = if pps.is_finite() { pps.max(0.0) } else { 0.0 };
+        let depth = (pps * depth_secs).max(1.0);
+        TokenBucket {
+            pps,
+            hz: tsc::hz() as f64,
+            depth,
+            tokens: depth,
+            last: None,
+        }
+    }
+
+    /// Whether a frame stamped at `ts` (TSC) may pass; takes its token if so. Timestamps that
+    /// go backwards (reordered frames) add nothing.
+    pub fn admit(&mut self, ts: u64) -> bool {
+        if let Some(l) = self.last {
+            self.tokens =
+                (self.tokens + ts.saturating_sub(l) as f64 / self.hz * self.pps).min(self.depth);
+        }
+        self.last = Some(ts.max(self.last.unwrap_or(0)));
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+/// The TSC a frame was stamped with by pktgen, or `now` for other frames.
+fn stamp_or(data: &[u8], now: u64) -> u64 {
+    payload::decode(data).map_or(now, |s| if s.tsc != 0 { s.tsc } else { now })
+}
+
+/// An engine worker that forwards port 0 <-> port 1 (`rx_port ^ 1`) at most `pps` frames per
+/// second per lcore and drops the excess (drop reason [`OVER_RATE`](Self::OVER_RATE)); frames
+/// from a port without a partner are dropped as [`NO_PORT`](Self::NO_PORT).
+#[derive(Debug, Clone)]
+pub struct RateLimitedFwd {
+    bucket: TokenBucket,
+}
+
+impl RateLimitedFwd {
+    /// Drop reason index of frames over the rate.
+    pub const OVER_RATE: usize = 0;
+    /// Drop reason index of frames whose output port does not exist.
+    pub const NO_PORT: usize = 1;
+
+    /// A forwarder of `pps` frames per second with a bucket `depth_secs` deep.
+    pub fn new(pps: f64, depth_secs: f64) -> Self {
+        RateLimitedFwd {
+            bucket: TokenBucket::new(pps, depth_secs),
+        }
+    }
+}
+
+impl Worker for RateLimitedFwd {
+    fn drop_reasons(&self) -> Vec<String> {
+        vec!["over-rate".into(), "no-port".into()]
+    }
+
+    fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
+        let out = ctx.rx_port() ^ 1;
+        let now = tsc::now();
+        for m in burst.drain(..) {
+            if out >= ctx.nb_ports() {
+                ctx.drop(m, Self::NO_PORT);
+            } else if self.bucket.admit(stamp_or(m.data(), now)) {
+                ctx.tx(out, m);
+            } else {
+                ctx.drop(m, Self::OVER_RATE);
+            }
+        }
+    }
+}
 
 /// How the forwarder misbehaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -95,39 +197,28 @@ fn run(
     stop: &AtomicBool,
     forwarded: &AtomicU64,
 ) -> (u64, u64) {
-    let hz = tsc::hz() as f64;
     let delay = tsc::ticks(std::time::Duration::from_micros(b.delay_us));
-    let depth = b.max_pps.map(|p| (p * b.bucket_secs).max(1.0));
-    let mut tokens = depth.unwrap_or(0.0);
-    let mut last_ts: Option<u64> = None;
+    let mut bucket = b.max_pps.map(|p| TokenBucket::new(p, b.bucket_secs));
     let mut held: VecDeque<(u64, Mbuf)> = VecDeque::new();
     let mut swap: Option<Mbuf> = None;
     let (mut n, mut fwd, mut dropped) = (0u64, 0u64, 0u64);
     let mut burst = MbufBurst::new();
-    let mut idle = 0u32;
+    // Frames held for a delay must leave on time: back off only with nothing held.
+    let mut idle = Idle::new(IdlePolicy::Yield);
     while !stop.load(Ordering::Relaxed) {
-        if rx.rx_burst(&mut burst) == 0 {
-            idle += 1;
-            if idle >= crate::engine::IDLE_YIELD {
-                std::thread::yield_now();
-            }
+        if rx.rx_burst(&mut burst) == 0 && held.is_empty() && swap.is_none() {
+            idle.empty_poll();
         } else {
-            idle = 0;
+            idle.busy();
         }
         let now = tsc::now();
         for m in burst.drain(..) {
             n += 1;
-            if let (Some(p), Some(d)) = (b.max_pps, depth) {
-                let ts = payload::decode(m.data()).map_or(now, |s| s.tsc);
-                if let Some(l) = last_ts {
-                    tokens = (tokens + ts.saturating_sub(l) as f64 / hz * p).min(d);
-                }
-                last_ts = Some(ts.max(last_ts.unwrap_or(0)));
-                if tokens < 1.0 {
-                    dropped += 1;
-                    continue;
-                }
-                tokens -= 1.0;
+            if let Some(bucket) = &mut bucket
+                && !bucket.admit(stamp_or(m.data(), now))
+            {
+                dropped += 1;
+                continue;
             }
             if b.drop_every.is_some_and(|k| n % k == 0) {
                 dropped += 1;
@@ -159,4 +250,44 @@ fn run(
     // Frames still held are freed here (dropped, counted).
     dropped += held.len() as u64 + u64::from(swap.is_some());
     (fwd, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_passes_its_depth_then_its_rate() {
+        let hz = tsc::hz();
+        // 1000 frames/s, 10 ms deep: 10 tokens.
+        let mut b = TokenBucket::new(1_000.0, 0.01);
+        let t0 = 1_000_000u64;
+        // A burst at one instant: the depth passes, the rest does not.
+        let passed = (0..50).filter(|_| b.admit(t0)).count();
+        assert_eq!(passed, 10);
+        // Then frames 0.5 ms apart (2000/s): every other one passes, one second long.
+        let step = hz / 2_000;
+        let passed = (1..=2_000u64).filter(|i| b.admit(t0 + i * step)).count();
+        assert!(
+            (990..=1_010).contains(&passed),
+            "{passed} of 2000 at 2x the rate"
+        );
+        // A timestamp from the past (a reordered frame) adds no tokens.
+        let last = t0 + 2_000 * step;
+        while b.admit(last) {}
+        assert!(!b.admit(t0));
+        // At the rate (a hair under, against rounding), everything passes.
+        let mut b = TokenBucket::new(1_000.0, 0.0);
+        let step = hz / 1_000 + 1;
+        assert!((0..500u64).all(|i| b.admit(t0 + i * step)));
+    }
+
+    #[test]
+    fn bad_rates_give_a_bucket_that_passes_little() {
+        for pps in [f64::NAN, -5.0, 0.0] {
+            let mut b = TokenBucket::new(pps, 1.0);
+            let passed = (0..100u64).filter(|i| b.admit(i * 1_000_000)).count();
+            assert_eq!(passed, 1, "pps {pps}");
+        }
+    }
 }

@@ -63,8 +63,8 @@ fn tx_and_rx_in_two_namespaces_count_exactly() {
     assert_eq!(r.lost, 0);
     assert_eq!(r.duplicates, 0);
     assert!(r.latency.is_some());
-    assert_eq!(s.pool().in_use(), 0, "every mbuf back in the pool");
-    drop(s);
+    // An af_packet RX queue keeps a few spare mbufs while it is open: count after closing.
+    s.close().expect("every mbuf back in the pool");
 
     // Without the namespace the interface cannot be found: a port error naming it.
     let e = Session::new(SessionConfig {
