@@ -1,10 +1,14 @@
 //! AF_XDP io forwarder and XDP benchmark helpers (used by `scripts/bench/af_xdp.sh`).
 //!
 //! ```text
-//! xdp_io_fwd fwd A B [--core N] [--secs S] [--extra k=v,...]   # A <-> B, like testpmd io mode
+//! xdp_io_fwd fwd A B [--core N] [--secs S] [--extra k=v,...] [--pool CHUNKS]
+//!                                         # A <-> B, like testpmd io mode; --extra adds
+//!                                         # af_xdp device keys (e.g. rx_ring=8192), --pool
+//!                                         # sizes the mempool (default 16384 chunks of 4 KiB)
 //! xdp_io_fwd redirect A B [--secs S]      # kernel XDP_REDIRECT A -> B (the ceiling)
 //! xdp_io_fwd pass IFACE [--secs S]        # XDP_PASS program (a redirect target veth needs one)
-//! xdp_io_fwd count IFACE [--secs S]       # count-and-drop; prints "pps N" every second
+//! xdp_io_fwd count IFACE [--secs S]       # count-and-drop; prints "pps N" every second and
+//!                                         # "total N" at the end
 //! ```
 //! Every program attached is detached on exit (normal end, or SIGINT/SIGTERM).
 
@@ -35,6 +39,7 @@ struct Args {
     core: Option<usize>,
     secs: f64,
     extra: String,
+    pool: usize,
 }
 
 fn parse_args() -> Result<(String, Args), String> {
@@ -47,6 +52,7 @@ fn parse_args() -> Result<(String, Args), String> {
         core: None,
         secs: 10.0,
         extra: String::new(),
+        pool: 16384,
     };
     while let Some(x) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -54,6 +60,7 @@ fn parse_args() -> Result<(String, Args), String> {
             "--core" => a.core = Some(val("--core")?.parse().map_err(|e| format!("--core: {e}"))?),
             "--secs" => a.secs = val("--secs")?.parse().map_err(|e| format!("--secs: {e}"))?,
             "--extra" => a.extra = format!(",{}", val("--extra")?),
+            "--pool" => a.pool = val("--pool")?.parse().map_err(|e| format!("--pool: {e}"))?,
             _ => a.pos.push(x),
         }
     }
@@ -79,7 +86,7 @@ fn fwd(a: &Args) -> Result<(), String> {
         chunk_size: Some(4096),
         cache_size: 256,
         hugepages: HugePolicy::Auto,
-        ..MempoolConfig::new("fwd", 16384)
+        ..MempoolConfig::new("fwd", a.pool)
     })
     .map_err(|e| e.to_string())?;
     let _lcore = ferroplane_mempool::lcore::register(0).map_err(|e| e.to_string())?;
@@ -97,7 +104,22 @@ fn fwd(a: &Args) -> Result<(), String> {
     let (mut ba, mut bb) = (MbufBurst::new(), MbufBurst::new());
     let mut dropped = 0u64;
     let mut spins = 0u32;
+    // Stalls: the longest time between two loop iterations (the forwarder descheduled), and
+    // how many gaps exceeded 1 ms and 10 ms. A gap longer than the RX ring's worth of frames
+    // at the offered rate is what overflows the ring (`rx_ring_full`).
+    let mut last = Instant::now();
+    let (mut max_gap, mut gaps_1ms, mut gaps_10ms) = (Duration::ZERO, 0u64, 0u64);
     while !STOP.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let gap = now - last;
+        last = now;
+        if gap > Duration::from_millis(1) {
+            gaps_1ms += 1;
+            if gap > Duration::from_millis(10) {
+                gaps_10ms += 1;
+            }
+            max_gap = max_gap.max(gap);
+        }
         let na = rxa.rx_burst(&mut ba);
         if !ba.is_empty() {
             txb.tx_burst(&mut ba);
@@ -115,7 +137,7 @@ fn fwd(a: &Args) -> Result<(), String> {
             txb.flush();
         }
         spins = spins.wrapping_add(1);
-        if spins % 4096 == 0 && Instant::now() >= end {
+        if spins % 4096 == 0 && now >= end {
             break;
         }
     }
@@ -130,6 +152,10 @@ fn fwd(a: &Args) -> Result<(), String> {
         sb.rx_missed,
         sa.alloc_failures,
         sb.alloc_failures
+    );
+    eprintln!(
+        "xdp_io_fwd: stalls: longest {:.1} ms, {gaps_1ms} over 1 ms, {gaps_10ms} over 10 ms",
+        max_gap.as_secs_f64() * 1e3
     );
     eprintln!("xdp_io_fwd: {ia} kernel XSK stats {:?}", pa.xsk_stats());
     eprintln!("xdp_io_fwd: {ia} XDP program stats {:?}", pa.steer_stats());
@@ -165,6 +191,10 @@ fn bench_prog(cmd: &str, a: &Args) -> Result<(), String> {
         last = now;
         t = Instant::now();
     });
+    if which == BenchProgram::CountDrop {
+        // Everything counted since the program was attached (the loss measurements use it).
+        println!("total {}", p.counters().0);
+    }
     Ok(())
 }
 

@@ -536,3 +536,62 @@ fn af_xdp_unaligned_chunks_rx_and_tx() {
     port.close().unwrap();
     assert_eq!(p.in_use(), 0);
 }
+
+/// In copy mode the kernel transmits at most 32 frames per `sendto` and answers `EAGAIN`
+/// while more wait: a backlog in the TX ring (left by a moment when the device could not
+/// take frames) must be drained by the next kick, not one batch per call, or it grows until
+/// the ring is full and frames are dropped.
+#[test]
+fn af_xdp_tx_backlog_drains_in_one_flush() {
+    if !privileged("af_xdp_tx_backlog_drains_in_one_flush") {
+        return;
+    }
+    let ns = Netns::new().unwrap();
+    let veth = VethPair::with_peer_in(&ns, 1).unwrap();
+    let p = pool("txbacklog", 2048);
+    let mut port = open(&format!("af_xdp:iface={},fill_ring=512", veth.host()), &p);
+    let mut txq = port.take_tx_queue(0).unwrap();
+    wait_up(&ns, veth.peer());
+    let rx_packets = || -> u64 {
+        let path = format!("/sys/class/net/{}/statistics/rx_packets", veth.peer());
+        let out = ns.exec("cat", &[&path]).unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    // With the link down the kernel refuses to transmit (ENETDOWN): frames wait in the ring.
+    run("ip", &["link", "set", veth.host(), "down"]).unwrap();
+    const FRAMES: u32 = 320;
+    let mut b = MbufBurst::new();
+    for i in 0..FRAMES {
+        let f = frame(i, 5000, 6000, 60);
+        let mut m = p.alloc().unwrap();
+        m.append(f.len()).unwrap().copy_from_slice(&f);
+        b.push(m).unwrap();
+        if b.len() == 32 {
+            assert_eq!(txq.tx_burst(&mut b), 32, "the TX ring has room for all");
+        }
+    }
+    run("ip", &["link", "set", veth.host(), "up"]).unwrap();
+    wait_up(&ns, veth.peer());
+    let before = rx_packets();
+    txq.flush();
+    // No further kick: everything must go out on this one.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut arrived = 0;
+    while Instant::now() < deadline {
+        arrived = rx_packets() - before;
+        if arrived >= u64::from(FRAMES) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // At least: the kernel may send a packet of its own (IPv6) when the link comes up.
+    assert!(
+        arrived >= u64::from(FRAMES),
+        "one flush transmitted {arrived} of {FRAMES} waiting frames"
+    );
+    txq.flush();
+    assert_eq!(port.stats().tx_packets, u64::from(FRAMES));
+    drop(txq);
+    port.close().unwrap();
+    assert_eq!(p.in_use(), 0);
+}

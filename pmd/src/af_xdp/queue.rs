@@ -29,6 +29,8 @@ const OFFSET_SHIFT: u32 = 48;
 const FILL_BATCH: usize = 64;
 /// Completions reclaimed per call at most.
 const RECLAIM_MAX: u32 = 512;
+/// Frames the kernel transmits per `sendto` in copy mode (`TX_BATCH_SIZE` in `net/xdp/xsk.c`).
+const KERNEL_TX_BATCH: u32 = 32;
 
 /// Chunks currently lent to the kernel by one queue.
 pub(crate) struct ChunkSet {
@@ -488,17 +490,32 @@ impl AfXdpTxQueue {
         n
     }
 
+    /// Asks the kernel to transmit what waits in the TX ring. In copy mode a `sendto`
+    /// transmits at most one kernel batch (32 frames) and answers `EAGAIN` while more wait, so
+    /// one kick per burst never catches up with a backlog left by a busy moment (the ring then
+    /// fills and frames are dropped): kick again, reclaiming completions in between (a full
+    /// completion ring also stops transmission), until the ring is drained, like DPDK's
+    /// net_af_xdp, but at most a bounded number of times.
     #[inline]
     fn kick(&mut self) {
-        if self.tx.needs_wakeup()
-            && self.tx.outstanding() > 0
-            && let Err(e) = sys::kick_tx(self.sock.raw_fd())
-        {
-            log::debug!(
-                "af_xdp {} queue {}: TX kick failed: {e}",
-                self.sock.iface,
-                self.queue
-            );
+        if !self.tx.needs_wakeup() {
+            return;
+        }
+        let mut tries = self.tx.outstanding() / KERNEL_TX_BATCH + 2;
+        while tries > 0 && self.tx.outstanding() > 0 {
+            tries -= 1;
+            match sys::kick_tx(self.sock.raw_fd()) {
+                Ok(true) => self.reclaim(),
+                Ok(false) => return,
+                Err(e) => {
+                    log::debug!(
+                        "af_xdp {} queue {}: TX kick failed: {e}",
+                        self.sock.iface,
+                        self.queue
+                    );
+                    return;
+                }
+            }
         }
     }
 

@@ -171,10 +171,10 @@ impl Drop for Mapping {
     }
 }
 
-/// Kicks the kernel to transmit what is in the TX ring (`sendto` with no data).
-///
-/// `EAGAIN`, `EBUSY`, `ENOBUFS` and `ENETDOWN` are transient and ignored, as in libxdp.
-pub(crate) fn kick_tx(fd: RawFd) -> io::Result<()> {
+/// Kicks the kernel to transmit what is in the TX ring (`sendto` with no data). Returns
+/// whether it is worth kicking again: `EAGAIN`, `EBUSY` and `EINTR` (descriptors left behind);
+/// `ENOBUFS` and `ENETDOWN` are transient but not helped by an immediate retry.
+pub(crate) fn kick_tx(fd: RawFd) -> io::Result<bool> {
     // SAFETY: a zero-length send with no buffer and no address.
     let r = unsafe {
         libc::sendto(
@@ -187,11 +187,14 @@ pub(crate) fn kick_tx(fd: RawFd) -> io::Result<()> {
         )
     };
     if r >= 0 {
-        return Ok(());
+        return Ok(false);
     }
     let e = io::Error::last_os_error();
     match e.raw_os_error() {
-        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) => Ok(()),
+        // Copy mode transmits at most one batch per call and answers EAGAIN while more
+        // descriptors wait (or the device or completion ring is momentarily full).
+        Some(libc::EAGAIN | libc::EBUSY | libc::EINTR) => Ok(true),
+        Some(libc::ENOBUFS | libc::ENETDOWN) => Ok(false),
         _ => Err(e),
     }
 }
