@@ -54,6 +54,84 @@ fn tuple(r: &mut Rng) -> Ipv4FiveTuple {
     )
 }
 
+/// Cost of one stretch of a fill.
+struct Band {
+    from: usize,
+    to: usize,
+    cycles: u64,
+    cpu_ns: u64,
+}
+
+/// One timed fill of a fresh table.
+struct Fill {
+    table: ExactMatchTable<Ipv4FiveTuple, u64>,
+    added: usize,
+    cycles: u64,
+    cpu_ns: u64,
+    /// The cost per tenth of the fill (the cuckoo displacement work grows with the load).
+    bands: Vec<Band>,
+    elapsed: std::time::Duration,
+}
+
+impl Fill {
+    fn cycles_per_add(&self) -> f64 {
+        self.cycles as f64 / self.added.max(1) as f64
+    }
+    fn cpu_ns_per_add(&self) -> f64 {
+        self.cpu_ns as f64 / self.added.max(1) as f64
+    }
+}
+
+/// Adds `keys` in order to a fresh table of `entries`, through an `ExactMatchWriter` (the
+/// single writer's lock-free handle, as a control thread filling a table would use), until
+/// all are in or the table is full.
+fn fill(entries: usize, keys: &[Ipv4FiveTuple]) -> Fill {
+    let table = ExactMatchTable::<Ipv4FiveTuple, u64>::new(entries).expect("table");
+    let band = (keys.len() / 10).max(1);
+    let mut bands = Vec::new();
+    let mut added = keys.len();
+    let t = Instant::now();
+    let (c0, cpu0) = (rdtsc(), thread_cpu_ns());
+    let mut mark = (0, c0, cpu0);
+    {
+        let mut writer = table.writer();
+        for (i, k) in keys.iter().enumerate() {
+            // (A short remainder joins the last band.)
+            if i == mark.0 + band && keys.len() - i >= band {
+                let (c, cpu) = (rdtsc(), thread_cpu_ns());
+                bands.push(Band {
+                    from: mark.0,
+                    to: i,
+                    cycles: c - mark.1,
+                    cpu_ns: cpu - mark.2,
+                });
+                mark = (i, c, cpu);
+            }
+            // A repeated random key (vanishingly rare) just replaces its value.
+            if let Err(e) = writer.insert(*k, i as u64) {
+                eprintln!("hash_perf: stopped at {i} keys: {e}");
+                added = i;
+                break;
+            }
+        }
+    }
+    let (c1, cpu1) = (rdtsc(), thread_cpu_ns());
+    bands.push(Band {
+        from: mark.0,
+        to: added,
+        cycles: c1 - mark.1,
+        cpu_ns: cpu1 - mark.2,
+    });
+    Fill {
+        table,
+        added,
+        cycles: c1 - c0,
+        cpu_ns: cpu1 - cpu0,
+        bands,
+        elapsed: t.elapsed(),
+    }
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -61,37 +139,65 @@ fn main() {
         .collect();
     let nkeys = args.first().copied().unwrap_or(1_000_000);
     let entries = args.get(1).copied().unwrap_or(1 << 20);
-    let table = ExactMatchTable::<Ipv4FiveTuple, u64>::new(entries).expect("table");
+    let runs: usize = std::env::var("HASH_PERF_ADD_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let mut rng = Rng(0x1234_5678_9abc_def1);
-    let mut keys = Vec::with_capacity(nkeys);
-    let t = Instant::now();
-    let cpu0 = thread_cpu_ns();
-    let c0 = rdtsc();
-    // The single writer holds the write handle (no lock per insert), as a control thread
-    // filling a table would.
-    let mut writer = table.writer();
-    while keys.len() < nkeys {
-        let k = tuple(&mut rng);
-        match writer.insert(k, keys.len() as u64) {
-            Ok(None) => keys.push(k),
-            Ok(Some(_)) => {}
-            Err(e) => {
-                eprintln!("hash_perf: stopped at {} keys: {e}", keys.len());
-                break;
-            }
+    // The keys are generated before the timed adds (as hash_perf_autotest does).
+    let candidates: Vec<Ipv4FiveTuple> = (0..nkeys).map(|_| tuple(&mut rng)).collect();
+    // The table is filled `runs` times from scratch (same keys, fresh table) and the fastest
+    // fill is reported: on a shared machine the slower ones measure the neighbours.
+    let mut best: Option<Fill> = None;
+    for run in 0..runs {
+        let f = fill(entries, &candidates);
+        eprintln!(
+            "hash_perf: fill {run}: {:.1} cycles, {:.1} thread-cpu-ns per add",
+            f.cycles_per_add(),
+            f.cpu_ns_per_add()
+        );
+        if best.as_ref().is_none_or(|b| f.cycles < b.cycles) {
+            best = Some(f);
         }
     }
-    drop(writer);
-    let add_cycles = (rdtsc() - c0) as f64 / keys.len() as f64;
-    let add_cpu_ns = (thread_cpu_ns() - cpu0) as f64 / keys.len() as f64;
+    let Fill {
+        table,
+        added,
+        cycles,
+        cpu_ns,
+        bands,
+        elapsed,
+    } = best.expect("at least one fill");
+    let keys = &candidates[..added];
+    let add_cycles = cycles as f64 / added as f64;
+    let add_cpu_ns = cpu_ns as f64 / added as f64;
     eprintln!(
         "hash_perf: {} keys in {} slots (load {:.1}%), memory {:.1} MiB, inserted in {:.2?}",
         keys.len(),
         table.slots(),
         100.0 * keys.len() as f64 / table.slots() as f64,
         table.memory_bytes() as f64 / (1 << 20) as f64,
-        t.elapsed()
+        elapsed
     );
+    for b in bands {
+        eprintln!(
+            "hash_perf: adds {}..{} (load up to {:.1}%): {:.1} cycles, {:.1} thread-cpu-ns per add",
+            b.from,
+            b.to,
+            100.0 * b.to as f64 / table.slots() as f64,
+            b.cycles as f64 / (b.to - b.from).max(1) as f64,
+            b.cpu_ns as f64 / (b.to - b.from).max(1) as f64
+        );
+    }
+    if std::env::var_os("HASH_PERF_ADD_ONLY").is_some() {
+        println!("5-tuple 13B, {} keys, add\t{add_cycles:.1}", keys.len());
+        println!(
+            "5-tuple 13B, {} keys, add thread-cpu-ns\t{add_cpu_ns:.1}",
+            keys.len()
+        );
+        return;
+    }
     let lookups = 5 * keys.len();
     // Random order among the keys (a permutation-like stream, like hash_perf's shuffles).
     let hits: Vec<Ipv4FiveTuple> = (0..lookups)

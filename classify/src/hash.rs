@@ -12,9 +12,14 @@
 //!   slot's other bucket, which is what `rte_hash` keeps `sig_current`/`sig_alt` for. Inserts
 //!   that find both buckets full make room by a breadth-first search for a chain of moves
 //!   (cuckoo displacement) rooted at both buckets at once, which stops at the first free slot
-//!   it sees: each level's candidate buckets are prefetched together before any is examined,
-//!   so even at 95 percent load most inserts pay one round of (overlapped) misses for one or
-//!   two moves. This lets the table fill to well above 90 percent of its slots.
+//!   it sees. An insert that finds its primary bucket full prefetches that bucket's entries'
+//!   other buckets at once (before it even reads the alternative bucket), and the search
+//!   prefetches the next node's candidates while it examines the current one's, so even at 95
+//!   percent load a displacement mostly costs misses already in flight. This lets the table
+//!   fill to well above 90 percent of its slots.
+//! - Both arrays are written once (zero over zero, one word per page) when the table is created,
+//!   so the kernel backs them then, as DPDK's pre-faulted hugepage memory is, and no insert
+//!   takes a page fault later.
 //!
 //! # Concurrency
 //! Lookups ([`ExactMatchTable::lookup`], [`ExactMatchTable::lookup_bulk`]) take `&self`, never
@@ -207,6 +212,34 @@ fn hash_words(words: &[u64], seed: u64) -> u64 {
     h ^ (h >> 32)
 }
 
+/// Writes (a zero, over zero) to every page of a fresh table, so the kernel backs the whole
+/// table with memory now, at creation, and not page by page in the first inserts: like DPDK's
+/// tables, which live in pre-faulted hugepage memory, inserts then never take a page fault.
+fn prefault<T: Zeroable, A: ZeroWord>(buf: &ZeroedBuf<T>, word: impl Fn(&T) -> &A) {
+    const PAGE: usize = 4096;
+    let per_page = (PAGE / std::mem::size_of::<T>()).max(1);
+    for elem in buf.iter().step_by(per_page) {
+        word(elem).store_zero();
+    }
+}
+
+/// An atomic word that can be set to zero.
+trait ZeroWord {
+    fn store_zero(&self);
+}
+
+impl ZeroWord for AtomicU32 {
+    fn store_zero(&self) {
+        self.store(0, Ordering::Relaxed);
+    }
+}
+
+impl ZeroWord for AtomicU64 {
+    fn store_zero(&self) {
+        self.store(0, Ordering::Relaxed);
+    }
+}
+
 /// Where a key may live.
 #[derive(Clone, Copy, Default)]
 struct Place {
@@ -268,6 +301,8 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         let store_words = (entries + 1) * stride;
         let store = ZeroedBuf::new(store_words.div_ceil(8));
         let buckets = ZeroedBuf::new(nbuckets);
+        prefault(&buckets, |b: &Bucket| &b.idx[0]);
+        prefault(&store, |l: &StoreLine| &l.0[0]);
         // Pop order: low indices first.
         let free = (1..=entries as u32).rev().collect();
         Ok(ExactMatchTable {
@@ -538,6 +573,19 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         let words = key_words(&key);
         let p = self.place(&words);
         prefetch(&self.buckets[p.alt as usize]);
+        // The key-store entry the new key will take (reads of it start now, overlapping the
+        // bucket misses; the free list hands out low indices first, so this is mostly a
+        // sequential stream anyway).
+        if let Some(&idx) = w.free.last() {
+            prefetch(self.word(self.entry_base(idx)));
+        }
+        // When the primary bucket is full, start fetching its entries' other buckets at
+        // once: a displacement then finds them in flight, overlapped with the miss on the
+        // alternative bucket, instead of paying one more round trip to memory.
+        let prim_free = self.empty_slot(p.prim);
+        if prim_free.is_none() {
+            self.prefetched_children(p.prim);
+        }
         if let Some((_, idx)) = self
             .find_in(p.prim, p.sig, &words)
             .or_else(|| self.find_in(p.alt, p.sig, &words))
@@ -561,9 +609,9 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         self.word(base + Self::KEY_WORDS)
             .store(value.to_word(), Ordering::Relaxed);
 
-        let room = [p.prim, p.alt]
-            .into_iter()
-            .find_map(|b| self.empty_slot(b).map(|s| (b, s)))
+        let room = prim_free
+            .map(|s| (p.prim, s))
+            .or_else(|| self.empty_slot(p.alt).map(|s| (p.alt, s)))
             .or_else(|| self.make_room(&mut w.queue, p.prim, p.alt));
         if let Some((bucket, slot)) = room {
             self.publish(bucket, slot, p.sig, idx);
@@ -579,6 +627,29 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         (0..BUCKET_ENTRIES).find(|&s| b.idx[s].load(Ordering::Relaxed) == EMPTY)
     }
 
+    /// The other bucket of each slot's entry in `bucket` (computed from the signatures alone).
+    #[inline(always)]
+    fn children(&self, bucket: u32) -> [u32; BUCKET_ENTRIES] {
+        let b = &self.buckets[bucket as usize];
+        let sigs = [
+            b.sigs[0].load(Ordering::Relaxed),
+            b.sigs[1].load(Ordering::Relaxed),
+        ];
+        std::array::from_fn(|slot| {
+            self.alt_bucket(bucket, (sigs[slot / 4] >> ((slot % 4) * 16)) as u16)
+        })
+    }
+
+    /// [`Self::children`], with a prefetch of each.
+    #[inline(always)]
+    fn prefetched_children(&self, bucket: u32) -> [u32; BUCKET_ENTRIES] {
+        let c = self.children(bucket);
+        for &a in &c {
+            prefetch(&self.buckets[a as usize]);
+        }
+        c
+    }
+
     fn publish(&self, bucket: u32, slot: usize, sig: u16, idx: u32) {
         let b = &self.buckets[bucket as usize];
         b.set_sig(slot, sig);
@@ -589,6 +660,12 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
     /// breadth-first from both at once, stopping at the first free slot seen. Returns the
     /// root bucket and its freed slot, or `None` when no chain exists within the search
     /// limit.
+    ///
+    /// Every bucket queued was checked for a free slot when it was queued, so its line is
+    /// cached when its turn comes; its children (its entries' other buckets) are then
+    /// misses. The search is software-pipelined by one node: the children of the next node
+    /// are prefetched before the current node's children are examined, so two nodes'
+    /// misses overlap (the two roots' in particular).
     fn make_room(
         &self,
         queue: &mut Vec<(u32, u32, u8)>,
@@ -601,31 +678,32 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
             queue.push((alt, u32::MAX, 0));
         }
         let mut head = 0;
-        while head < queue.len() {
-            // Prefetch every candidate of this bucket first, so their misses overlap.
-            let (bucket, _, _) = queue[head];
-            let b = &self.buckets[bucket as usize];
-            let alts: [u32; BUCKET_ENTRIES] =
-                std::array::from_fn(|slot| self.alt_bucket(bucket, b.sig(slot)));
-            for &a in &alts {
-                prefetch(&self.buckets[a as usize]);
-            }
-            for (slot, &alt) in alts.iter().enumerate() {
-                if alt == bucket {
+        // (The insert prefetched the primary's children when it found it full.)
+        let mut cur = self.children(prim);
+        loop {
+            let next = queue
+                .get(head + 1)
+                .map(|&(b, _, _)| self.prefetched_children(b));
+            let bucket = queue[head].0;
+            for (slot, &child) in cur.iter().enumerate() {
+                if child == bucket {
                     continue;
                 }
-                if let Some(free) = self.empty_slot(alt) {
-                    return self.execute_moves(queue, head, slot, alt, free);
+                if let Some(free) = self.empty_slot(child) {
+                    return self.execute_moves(queue, head, slot, child, free);
                 }
             }
-            for (slot, &alt) in alts.iter().enumerate() {
-                if alt != bucket && queue.len() < BFS_LIMIT {
-                    queue.push((alt, head as u32, slot as u8));
+            for (slot, &child) in cur.iter().enumerate() {
+                if child != bucket && queue.len() < BFS_LIMIT {
+                    queue.push((child, head as u32, slot as u8));
                 }
             }
             head += 1;
+            cur = match next {
+                Some(c) => c,
+                None => self.prefetched_children(queue.get(head)?.0),
+            };
         }
-        None
     }
 
     /// Moves the entry at (`queue[node].bucket`, `slot`) to (`dest`, `dest_slot`), then walks

@@ -8,7 +8,11 @@
 //! `--dist FILE`: the "Route distribution per prefix width" lines of DPDK's output
 //! (`DEPTH COUNT (PERCENT)`), to build a table with exactly that depth mix.
 //! Prints `name<TAB>value` lines: add, lookup, bulk, bulk_scalar, bulk_avx2, bulk_avx512, x8,
-//! delete (cycles per route or lookup), plus routes, added, fails_pct, memory figures.
+//! delete (cycles per route or lookup), add_cpu_ns and delete_cpu_ns (thread CPU time per
+//! route, immune to preemption), plus routes, added, fails_pct, memory figures. IPv4 routes are
+//! added and deleted in DPDK's generation order (depth by depth, each depth's prefixes in
+//! ascending steps), as its tests do; v4 also prints add_random_order and
+//! delete_random_order (and their _cpu_ns) for the same routes in a random order.
 
 use std::process::ExitCode;
 
@@ -51,6 +55,18 @@ fn rdtsc() -> u64 {
     }
 }
 
+/// Nanoseconds of CPU time used by the calling thread (not inflated by time the thread was
+/// preempted on a loaded machine, as the TSC figures are).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 fn parse_dist(path: &str, max_depth: usize) -> Result<Vec<u32>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let mut dist = vec![0u32; max_depth];
@@ -70,8 +86,10 @@ fn parse_dist(path: &str, max_depth: usize) -> Result<Vec<u32>, String> {
     Ok(dist)
 }
 
-/// Routes with the given per-depth counts, in the style of DPDK's generator: for each depth,
-/// evenly spread prefixes from a random start, over unicast space (first octet below 224).
+/// Routes with the given per-depth counts, in the style of DPDK's generator: for each depth
+/// (shortest first), evenly spread prefixes from a random start, over unicast space (first
+/// octet below 224), in that order, which is the order `lpm_perf_autotest` and
+/// `fib_perf_autotest` add and delete their table in (see [`shuffled`] for a random order).
 fn routes4(dist: &[u32], rng: &mut Rng) -> Vec<(u32, u8)> {
     let mut routes = Vec::new();
     for (i, &n) in dist.iter().enumerate() {
@@ -90,12 +108,17 @@ fn routes4(dist: &[u32], rng: &mut Rng) -> Vec<(u32, u8)> {
             p = (p + step) % range;
         }
     }
-    // Shuffle so insertion order does not follow depth.
-    for i in (1..routes.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
-        routes.swap(i, j);
-    }
     routes
+}
+
+/// `routes` in a random order (no locality between consecutive updates: the harder case).
+fn shuffled<T: Copy>(routes: &[T], rng: &mut Rng) -> Vec<T> {
+    let mut v = routes.to_vec();
+    for i in (1..v.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    v
 }
 
 fn row(name: &str, value: f64) {
@@ -112,6 +135,7 @@ fn run_v4(groups: u32, dist: &[u32]) {
         ..LpmConfig::default()
     })
     .expect("create table");
+    let cpu = thread_cpu_ns();
     let begin = rdtsc();
     let mut added = 0usize;
     for &(ip, depth) in &routes {
@@ -123,6 +147,7 @@ fn run_v4(groups: u32, dist: &[u32]) {
     row("routes", n as f64);
     row("added", added as f64);
     row("add", t as f64 / n as f64);
+    row("add_cpu_ns", (thread_cpu_ns() - cpu) as f64 / n as f64);
 
     let mut ips = vec![0u32; BATCH];
     let fill = |ips: &mut [u32], rng: &mut Rng| ips.iter_mut().for_each(|x| *x = rng.next() as u32);
@@ -195,12 +220,38 @@ fn run_v4(groups: u32, dist: &[u32]) {
     row("hugepages", f64::from(u8::from(mem.hugepages)));
     row("tbl8_in_use", lpm.tbl8_groups_in_use() as f64);
 
+    let cpu = thread_cpu_ns();
     let begin = rdtsc();
     for &(ip, depth) in &routes {
         let _ = lpm.delete(ip, depth);
     }
     let t = rdtsc() - begin;
     row("delete", t as f64 / n as f64);
+    row("delete_cpu_ns", (thread_cpu_ns() - cpu) as f64 / n as f64);
+    assert!(lpm.is_empty(), "every route deleted");
+
+    // The same routes added and deleted in a random order (ours only: DPDK's tests use the
+    // generation order above).
+    let random = shuffled(&routes, &mut rng);
+    let (cpu, begin) = (thread_cpu_ns(), rdtsc());
+    for &(ip, depth) in &random {
+        let _ = lpm.add(ip, depth, 0xAA);
+    }
+    row("add_random_order", (rdtsc() - begin) as f64 / n as f64);
+    row(
+        "add_random_order_cpu_ns",
+        (thread_cpu_ns() - cpu) as f64 / n as f64,
+    );
+    let random = shuffled(&routes, &mut rng);
+    let (cpu, begin) = (thread_cpu_ns(), rdtsc());
+    for &(ip, depth) in &random {
+        let _ = lpm.delete(ip, depth);
+    }
+    row("delete_random_order", (rdtsc() - begin) as f64 / n as f64);
+    row(
+        "delete_random_order_cpu_ns",
+        (thread_cpu_ns() - cpu) as f64 / n as f64,
+    );
     assert!(lpm.is_empty(), "every route deleted");
     // Keep `misses` observable so the lookups cannot be optimised out.
     eprintln!("lpm_perf: total misses {misses}");
@@ -225,6 +276,7 @@ fn run_v6(dist: &[u32]) {
         ..LpmConfig::default()
     })
     .expect("create table");
+    let cpu = thread_cpu_ns();
     let begin = rdtsc();
     let mut added = 0;
     for &(ip, d) in &routes {
@@ -236,6 +288,7 @@ fn run_v6(dist: &[u32]) {
     row("routes", n as f64);
     row("added", f64::from(added));
     row("add", t as f64 / n as f64);
+    row("add_cpu_ns", (thread_cpu_ns() - cpu) as f64 / n as f64);
     // Random addresses, as DPDK's fixed test table appears to be (random routes of random depth
     // with several /1s, so every address hits).
     let ips: Vec<[u8; 16]> = (0..N_IPS)
@@ -269,11 +322,13 @@ fn run_v6(dist: &[u32]) {
         (mem.tbl24_bytes + mem.tbl8_bytes) as f64 / f64::from(1 << 20),
     );
     row("tbl8_in_use", lpm.tbl8_groups_in_use() as f64);
+    let cpu = thread_cpu_ns();
     let begin = rdtsc();
     for &(ip, d) in &routes {
         let _ = lpm.delete(&ip, d);
     }
     row("delete", (rdtsc() - begin) as f64 / n as f64);
+    row("delete_cpu_ns", (thread_cpu_ns() - cpu) as f64 / n as f64);
     eprintln!("lpm_perf: total misses {misses}");
 }
 

@@ -57,6 +57,7 @@ use std::time::Duration;
 
 mod mem;
 mod qsbr;
+mod rules;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 mod trie;
@@ -128,18 +129,24 @@ pub struct LpmConfig {
     pub tbl8_groups: u32,
     /// Map the tables in 2 MiB hugepages when available.
     pub hugepages: bool,
+    /// Allocate (and zero) all table memory when the table is created, as DPDK's hugepage
+    /// memory is, so no update or lookup ever takes a page fault; without it the kernel does
+    /// that on first touch. Turning it off makes creating (and dropping) a sparse table cheap,
+    /// which suits short-lived tables in tests.
+    pub prefault: bool,
     /// How long an add that needs a group waits for readers to pass a quiescent state before
     /// giving up with [`LpmError::Tbl8Exhausted`].
     pub grace_timeout: Duration,
 }
 
 impl Default for LpmConfig {
-    /// One million rules, 4096 groups (4 MiB), hugepages, 100 ms grace timeout.
+    /// One million rules, 4096 groups (4 MiB), hugepages, prefaulted, 100 ms grace timeout.
     fn default() -> Self {
         Self {
             max_rules: 1 << 20,
             tbl8_groups: 4096,
             hugepages: true,
+            prefault: true,
             grace_timeout: Duration::from_millis(100),
         }
     }

@@ -1,6 +1,11 @@
 //! Table memory: zeroed arrays of `AtomicU32` in 2 MiB hugepages when the system has them,
 //! else in ordinary anonymous pages (with one warning), plus the prefetch helper.
 //!
+//! Mappings are populated (`MAP_POPULATE`) when created unless [`crate::LpmConfig::prefault`]
+//! is off, as DPDK's hugepage memory is: the kernel allocates and zeroes every page then, so
+//! neither a route update nor a lookup takes a page fault later (a fault on a 2 MiB page zeroes
+//! 2 MiB, which would otherwise land on whichever add first touches it).
+//!
 //! This is the only module (with `simd`) that contains `unsafe`.
 
 use std::sync::atomic::AtomicU32;
@@ -19,15 +24,15 @@ pub(crate) struct AtomicArray {
 }
 
 impl AtomicArray {
-    /// Maps `len` zeroed entries, in hugepages if possible.
-    pub(crate) fn new(len: usize, hugepages: bool) -> Result<Self, LpmError> {
+    /// Maps `len` zeroed entries, in hugepages if possible, populated now if `prefault`.
+    pub(crate) fn new(len: usize, hugepages: bool, prefault: bool) -> Result<Self, LpmError> {
         let bytes = len
             .checked_mul(4)
             .ok_or(LpmError::OutOfMemory { bytes: usize::MAX })?
             .max(4);
         let huge_bytes = bytes.div_ceil(HUGE_PAGE) * HUGE_PAGE;
         let huge = if hugepages {
-            MmapOptions::new().len(huge_bytes).huge(Some(21)).map_anon()
+            opts(prefault).len(huge_bytes).huge(Some(21)).map_anon()
         } else {
             Err(std::io::Error::other(
                 "hugepages disabled by the configuration",
@@ -45,7 +50,7 @@ impl AtomicArray {
                         "lpm: no hugepages for a {bytes}-byte table ({err}); using 4 KiB pages"
                     );
                 }
-                let map = MmapOptions::new()
+                let map = opts(prefault)
                     .len(bytes)
                     .map_anon()
                     .map_err(|_| LpmError::OutOfMemory { bytes })?;
@@ -85,13 +90,21 @@ impl AtomicArray {
     }
 }
 
+fn opts(prefault: bool) -> MmapOptions {
+    let mut o = MmapOptions::new();
+    if prefault {
+        o.populate();
+    }
+    o
+}
+
 /// Hints the CPU to bring the cache line holding `entry` into L1.
 #[inline(always)]
-pub(crate) fn prefetch(entry: &AtomicU32) {
+pub(crate) fn prefetch<T>(entry: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let p = (entry as *const AtomicU32).cast::<i8>();
+        let p = (entry as *const T).cast::<i8>();
         // SAFETY: prefetch is only a hint; it never faults and `p` is a valid address. SSE is
         // part of the x86_64 baseline.
         #[allow(unused_unsafe)]

@@ -18,20 +18,31 @@
 //! skips lines whose lower bound is deeper than the route; only the other lines are checked entry
 //! by entry (and then get exact bounds again).
 //!
+//! # Group covers
+//! A group covers a prefix of `base` bits (the bits consumed above it). Of the routes that cover
+//! that whole prefix, only the longest, the group's *cover*, can show anywhere in the group or
+//! below it (every other entry there is a route longer than `base`). The writer keeps the cover's
+//! depth per group (0 when no route covers it), which lets range writes skip whole subtrees: an
+//! add of a route shorter than a group's cover changes nothing below it, and a delete touches
+//! only groups whose cover is the deleted route (same depth, as both cover the group), whose
+//! new cover is then the deleted route's own cover. Without it, deleting or adding a short route
+//! would walk every group under it, including those under longer routes (which is what
+//! `rte_fib6` avoids by writing only the gaps between more specific routes).
+//!
 //! # Memory ordering
 //! Route entries publish nothing but themselves, so they are stored `Relaxed`: readers may see a
 //! mix of old and new valid entries while a range is rewritten (each lookup still sees one whole
 //! entry, the route before or after the update). The only `Release` stores are those that link a
 //! filled group into its parent (readers load entries with `Acquire` before following them).
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::mem::{AtomicArray, fill_relaxed};
+use crate::mem::{AtomicArray, fill_relaxed, prefetch};
 use crate::qsbr::Qsbr;
+use crate::rules::{Key6, RuleTable};
 use crate::{LpmConfig, LpmError};
 
 pub(crate) const EXT: u32 = 1 << 31;
@@ -48,93 +59,36 @@ pub(crate) struct Tables {
     pub(crate) qsbr: Qsbr,
 }
 
-/// A hasher for prefix keys: one folded multiply (foldhash-like); keys are not attacker-chosen
-/// in a routing table, and SipHash would dominate the add/delete cost.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct KeyHasher(u64);
-
-const K1: u64 = 0x243f_6a88_85a3_08d3;
-const K2: u64 = 0x1319_8a2e_0370_7344;
-
-#[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = folded_multiply(self.0 ^ u64::from_le_bytes(b) ^ K1, K2);
-        }
-    }
-    #[inline]
-    fn write_u32(&mut self, k: u32) {
-        self.0 = folded_multiply(u64::from(k) ^ K1 ^ self.0, K2);
-    }
-    #[inline]
-    fn write_u128(&mut self, k: u128) {
-        self.0 = folded_multiply((k as u64) ^ K1 ^ self.0, ((k >> 64) as u64) ^ K2);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Map<K> = HashMap<K, u32, BuildHasherDefault<KeyHasher>>;
-
-/// An IPv6 prefix as four `u32`s: 4-byte alignment keeps a map slot at 20 bytes (a `u128` key
-/// would make it 32).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Key6([u32; 4]);
-
-impl std::hash::Hash for Key6 {
-    #[inline]
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        let [a, b, c, d] = self.0;
-        h.write_u128(
-            u128::from(a) << 96 | u128::from(b) << 64 | u128::from(c) << 32 | u128::from(d),
-        );
-    }
-}
-
-impl Key6 {
-    #[inline]
-    fn new(k: u128) -> Self {
-        Self([
-            (k >> 96) as u32,
-            (k >> 64) as u32,
-            (k >> 32) as u32,
-            k as u32,
-        ])
-    }
-}
-
-/// The rule store: per prefix length, a map from masked prefix to next hop. IPv4 prefixes are
-/// kept as `u32` (8-byte slots).
+/// The rule store: per prefix length, a table from masked prefix to next hop. IPv4 prefixes
+/// are kept as `u32` (8-byte slots).
 enum Rules {
-    V4(Vec<Map<u32>>),
-    V6(Vec<Map<Key6>>),
+    V4(Vec<RuleTable<u32>>),
+    V6(Vec<RuleTable<Key6>>),
 }
 
 impl Rules {
     fn new(key_bits: u8) -> Self {
         if key_bits == 32 {
-            Self::V4((0..=key_bits).map(|_| Map::default()).collect())
+            Self::V4((0..=key_bits).map(|_| RuleTable::new()).collect())
         } else {
-            Self::V6((0..=key_bits).map(|_| Map::default()).collect())
+            Self::V6((0..=key_bits).map(|_| RuleTable::new()).collect())
+        }
+    }
+
+    /// Starts the miss on the slot of `key` (masked to `depth`).
+    #[inline]
+    fn prefetch(&self, depth: u8, key: u128) {
+        match self {
+            Self::V4(m) => m[usize::from(depth)].prefetch((key >> 96) as u32),
+            Self::V6(m) => m[usize::from(depth)].prefetch(Key6::new(key)),
         }
     }
 
     #[inline]
     fn get(&self, depth: u8, key: u128) -> Option<u32> {
         match self {
-            Self::V4(m) => m[usize::from(depth)].get(&((key >> 96) as u32)).copied(),
-            Self::V6(m) => m[usize::from(depth)].get(&Key6::new(key)).copied(),
+            Self::V4(m) => m[usize::from(depth)].get((key >> 96) as u32),
+            Self::V6(m) => m[usize::from(depth)].get(Key6::new(key)),
         }
     }
 
@@ -149,28 +103,23 @@ impl Rules {
     #[inline]
     fn remove(&mut self, depth: u8, key: u128) -> Option<u32> {
         match self {
-            Self::V4(m) => m[usize::from(depth)].remove(&((key >> 96) as u32)),
-            Self::V6(m) => m[usize::from(depth)].remove(&Key6::new(key)),
+            Self::V4(m) => m[usize::from(depth)].remove((key >> 96) as u32),
+            Self::V6(m) => m[usize::from(depth)].remove(Key6::new(key)),
         }
     }
 
     #[inline]
     fn is_empty_at(&self, depth: u8) -> bool {
         match self {
-            Self::V4(m) => m[usize::from(depth)].is_empty(),
-            Self::V6(m) => m[usize::from(depth)].is_empty(),
+            Self::V4(m) => m[usize::from(depth)].len() == 0,
+            Self::V6(m) => m[usize::from(depth)].len() == 0,
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        fn bytes<K>(maps: &[Map<K>]) -> usize {
-            maps.iter()
-                .map(|m| m.capacity() * (std::mem::size_of::<(K, u32)>() + 1))
-                .sum()
-        }
         match self {
-            Self::V4(m) => bytes(m),
-            Self::V6(m) => bytes(m),
+            Self::V4(m) => m.iter().map(RuleTable::heap_bytes).sum(),
+            Self::V6(m) => m.iter().map(RuleTable::heap_bytes).sum(),
         }
     }
 }
@@ -181,27 +130,60 @@ const HINT_BLOCK: usize = 1 << HINT_SHIFT;
 /// Upper bound meaning "may hold an extended entry".
 const HINT_EXT: u8 = u8::MAX;
 
+/// Lines per superline: 256 lines, 4096 entries (a /12 in IPv4, a /20 in IPv6).
+const SUPER_SHIFT: u32 = 8;
+const SUPER_ENTRIES: usize = HINT_BLOCK << SUPER_SHIFT;
+
+#[inline(always)]
+fn unpack(h: u16) -> (u8, u8) {
+    (h as u8, (h >> 8) as u8)
+}
+
+#[inline(always)]
+fn pack(lo: u8, hi: u8) -> u16 {
+    u16::from(lo) | u16::from(hi) << 8
+}
+
 /// The writer's per-line bounds on tbl24 (see the module docs): `lo` is at most, and `hi` at
 /// least, the depth of every non-extended entry in the line (invalid entries count as depth 0);
 /// `hi == HINT_EXT` when the line may hold an extended entry. Bounds only ever need to be
 /// conservative; a full-line check makes them exact again.
-struct Hints(Vec<u16>);
+///
+/// The same bounds per superline of 256 lines (bounds of its lines' bounds) let a range write
+/// over a short prefix decide a whole superline at once: every change to a line's bounds widens
+/// its superline's, and a superline processed line by line gets exact bounds again.
+struct Hints {
+    lines: Vec<u16>,
+    supers: Vec<u16>,
+}
 
 impl Hints {
     fn new() -> Self {
         // All entries start invalid: depth 0.
-        Self(vec![0; TBL24_ENTRIES >> HINT_SHIFT])
+        Self {
+            lines: vec![0; TBL24_ENTRIES >> HINT_SHIFT],
+            supers: vec![0; TBL24_ENTRIES / SUPER_ENTRIES],
+        }
+    }
+
+    /// A placeholder while the real hints are borrowed out.
+    fn empty() -> Self {
+        Self {
+            lines: Vec::new(),
+            supers: Vec::new(),
+        }
     }
 
     #[inline(always)]
     fn get(&self, line: usize) -> (u8, u8) {
-        let h = self.0[line];
-        (h as u8, (h >> 8) as u8)
+        unpack(self.lines[line])
     }
 
     #[inline(always)]
     fn set(&mut self, line: usize, lo: u8, hi: u8) {
-        self.0[line] = u16::from(lo) | u16::from(hi) << 8;
+        self.lines[line] = pack(lo, hi);
+        let (slo, shi) = unpack(self.supers[line >> SUPER_SHIFT]);
+        self.supers[line >> SUPER_SHIFT] = pack(slo.min(lo), shi.max(hi));
     }
 
     /// An entry of the line may now have depth `depth`.
@@ -218,8 +200,31 @@ impl Hints {
         self.set(line, lo, HINT_EXT);
     }
 
+    #[inline(always)]
+    fn get_super(&self, sup: usize) -> (u8, u8) {
+        unpack(self.supers[sup])
+    }
+
+    /// Every entry of superline `sup` now has depth `depth`.
+    fn set_super_uniform(&mut self, sup: usize, depth: u8) {
+        let h = pack(depth, depth);
+        self.lines[sup << SUPER_SHIFT..(sup + 1) << SUPER_SHIFT].fill(h);
+        self.supers[sup] = h;
+    }
+
+    /// Makes superline `sup`'s bounds exact from its lines'.
+    fn exact_super(&mut self, sup: usize) {
+        let (mut lo, mut hi) = (u8::MAX, 0u8);
+        for &h in &self.lines[sup << SUPER_SHIFT..(sup + 1) << SUPER_SHIFT] {
+            let (l, h) = unpack(h);
+            lo = lo.min(l);
+            hi = hi.max(h);
+        }
+        self.supers[sup] = pack(lo, hi);
+    }
+
     fn heap_bytes(&self) -> usize {
-        self.0.capacity() * 2
+        (self.lines.capacity() + self.supers.capacity()) * 2
     }
 }
 
@@ -289,6 +294,9 @@ pub(crate) struct Trie {
     max_rules: usize,
     groups_total: u32,
     free: Vec<u32>,
+    /// Per group: the depth of its cover (see "Group covers" in the module docs). Only the
+    /// writer uses it (atomics just so the recursive range writers can update it via `&self`).
+    cover: Box<[AtomicU8]>,
     hints: Hints,
     /// Groups unlinked but maybe still read: (epoch to wait for, group).
     pending: VecDeque<(u64, u32)>,
@@ -305,8 +313,12 @@ impl Trie {
                 "tbl8_groups must be below 2^23 (group index must fit in 31 bits)",
             ));
         }
-        let tbl24 = AtomicArray::new(TBL24_ENTRIES, cfg.hugepages)?;
-        let tbl8 = AtomicArray::new(cfg.tbl8_groups as usize * GROUP_ENTRIES, cfg.hugepages)?;
+        let tbl24 = AtomicArray::new(TBL24_ENTRIES, cfg.hugepages, cfg.prefault)?;
+        let tbl8 = AtomicArray::new(
+            cfg.tbl8_groups as usize * GROUP_ENTRIES,
+            cfg.hugepages,
+            cfg.prefault,
+        )?;
         Ok(Self {
             tables: Arc::new(Tables {
                 tbl24,
@@ -320,6 +332,7 @@ impl Trie {
             max_rules: cfg.max_rules,
             groups_total: cfg.tbl8_groups,
             free: (0..cfg.tbl8_groups).rev().collect(),
+            cover: (0..cfg.tbl8_groups).map(|_| AtomicU8::new(0)).collect(),
             hints: Hints::new(),
             pending: VecDeque::new(),
             grace_timeout: cfg.grace_timeout,
@@ -376,6 +389,10 @@ impl Trie {
             });
         }
         let key = key & prefix_mask(depth);
+        // The tbl24 entry and its line's hint are needed next: start both misses now, so they
+        // overlap the rule store's.
+        self.prefetch_path(key);
+        self.rules.prefetch(depth, key);
         let prev = self.rules.get(depth, key);
         if prev == Some(nh) {
             // The tables already hold exactly this route.
@@ -409,6 +426,7 @@ impl Trie {
                 for slot in &self.tables.tbl8.as_slice()[start..start + GROUP_ENTRIES] {
                     slot.store(e, Ordering::Relaxed);
                 }
+                self.cover[g as usize].store(self.depth_of(e), Ordering::Relaxed);
                 // Publishes the filled group (readers load with Acquire).
                 self.at(loc).store(EXT | g, Ordering::Release);
                 if loc.level == 0 {
@@ -423,7 +441,7 @@ impl Trie {
         }
         let count = 1usize << (end(lvl) - depth);
         if lvl == 0 {
-            let mut hints = std::mem::replace(&mut self.hints, Hints(Vec::new()));
+            let mut hints = std::mem::replace(&mut self.hints, Hints::empty());
             self.set_range24(&mut hints, loc.idx, count, new, depth);
             self.hints = hints;
         } else {
@@ -434,6 +452,14 @@ impl Trie {
             self.rule_count += 1;
         }
         Ok(prev)
+    }
+
+    /// Prefetches the tbl24 entry of `key` and the writer's hint for its line.
+    #[inline(always)]
+    fn prefetch_path(&self, key: u128) {
+        let idx = top24(key);
+        prefetch(&self.tables.tbl24.as_slice()[idx]);
+        prefetch(&self.hints.lines[idx >> HINT_SHIFT]);
     }
 
     /// `count` entries starting at `loc`.
@@ -454,7 +480,8 @@ impl Trie {
     }
 
     /// `set_range` over `count` tbl24 entries from `start`, line by line: blind stores where
-    /// the hints prove no longer prefix and no group is there, else entry by entry.
+    /// the hints prove no longer prefix and no group is there, else entry by entry. Whole
+    /// superlines inside the range are first decided by their own bounds.
     fn set_range24(&self, hints: &mut Hints, start: usize, count: usize, new: u32, depth: u8) {
         let tbl24 = self.tables.tbl24.as_slice();
         let end = start + count;
@@ -462,70 +489,140 @@ impl Trie {
         let mut blind = start..start;
         let mut i = start;
         while i < end {
-            let line = i >> HINT_SHIFT;
-            let line_end = ((line + 1) << HINT_SHIFT).min(end);
-            let run = &tbl24[i..line_end];
-            let full = run.len() == HINT_BLOCK;
-            let (lo, hi) = hints.get(line);
-            if hi <= depth {
-                // Every entry is invalid or a route no longer than `depth`: all are replaced.
-                blind.end = line_end;
-                hints.set(line, if full { depth } else { lo.min(depth) }, depth);
-            } else {
-                fill_relaxed(&tbl24[blind.clone()], new);
-                blind = line_end..line_end;
-                self.set_range(run, new, depth);
-                if full {
-                    self.exact_hint(hints, line, run);
+            if i % SUPER_ENTRIES == 0 && end - i >= SUPER_ENTRIES {
+                let sup = i / SUPER_ENTRIES;
+                let (_, hi) = hints.get_super(sup);
+                let sup_end = i + SUPER_ENTRIES;
+                if hi <= depth {
+                    blind.end = sup_end;
+                    hints.set_super_uniform(sup, depth);
+                    i = sup_end;
                 } else {
-                    hints.lower(line, depth);
+                    while i < sup_end {
+                        i = self.set_line24(hints, &mut blind, i, end, new, depth);
+                    }
+                    hints.exact_super(sup);
                 }
+            } else {
+                i = self.set_line24(hints, &mut blind, i, end, new, depth);
             }
-            i = line_end;
         }
         fill_relaxed(&tbl24[blind], new);
     }
 
+    /// One line's part (from `i`, before `end`) of [`Trie::set_range24`]: extends the blind
+    /// run, or flushes it and writes the line entry by entry. Returns where the part ends.
+    #[inline(always)]
+    fn set_line24(
+        &self,
+        hints: &mut Hints,
+        blind: &mut std::ops::Range<usize>,
+        i: usize,
+        end: usize,
+        new: u32,
+        depth: u8,
+    ) -> usize {
+        let tbl24 = self.tables.tbl24.as_slice();
+        let line = i >> HINT_SHIFT;
+        let line_end = ((line + 1) << HINT_SHIFT).min(end);
+        let run = &tbl24[i..line_end];
+        let full = run.len() == HINT_BLOCK;
+        let (lo, hi) = hints.get(line);
+        if hi <= depth {
+            // Every entry is invalid or a route no longer than `depth`: all are replaced.
+            blind.end = line_end;
+            hints.set(line, if full { depth } else { lo.min(depth) }, depth);
+        } else {
+            fill_relaxed(&tbl24[blind.clone()], new);
+            *blind = line_end..line_end;
+            self.set_range(run, new, depth);
+            if full {
+                self.exact_hint(hints, line, run);
+            } else {
+                hints.lower(line, depth);
+            }
+        }
+        line_end
+    }
+
     /// `clear_range` over `count` tbl24 entries from `start` (the range of the deleted route,
-    /// so every entry in it is extended or has a depth of at least `depth`).
+    /// so every entry in it is extended or has a depth of at least `depth`). Whole superlines
+    /// inside the range are first decided by their own bounds.
     fn clear_range24(&self, hints: &mut Hints, start: usize, count: usize, depth: u8, repl: u32) {
         let tbl24 = self.tables.tbl24.as_slice();
-        let repl_depth = self.depth_of(repl);
         let end = start + count;
         let mut blind = start..start;
         let mut i = start;
         while i < end {
-            let line = i >> HINT_SHIFT;
-            let line_end = ((line + 1) << HINT_SHIFT).min(end);
-            let run = &tbl24[i..line_end];
-            let full = run.len() == HINT_BLOCK;
-            let (lo, hi) = hints.get(line);
-            if hi == depth {
-                // Every entry in the run is exactly the deleted route.
-                blind.end = line_end;
-                if full {
-                    hints.set(line, repl_depth, repl_depth);
+            if i % SUPER_ENTRIES == 0 && end - i >= SUPER_ENTRIES {
+                let sup = i / SUPER_ENTRIES;
+                let (lo, hi) = hints.get_super(sup);
+                let sup_end = i + SUPER_ENTRIES;
+                if hi == depth {
+                    // Every entry of the superline is exactly the deleted route.
+                    blind.end = sup_end;
+                    hints.set_super_uniform(sup, self.depth_of(repl));
+                    i = sup_end;
+                } else if hi != HINT_EXT && lo > depth {
+                    // Only longer prefixes here: nothing to restore.
+                    fill_relaxed(&tbl24[blind.clone()], repl);
+                    blind = sup_end..sup_end;
+                    i = sup_end;
                 } else {
-                    hints.lower(line, repl_depth);
+                    while i < sup_end {
+                        i = self.clear_line24(hints, &mut blind, i, end, depth, repl);
+                    }
+                    hints.exact_super(sup);
                 }
-                i = line_end;
-                continue;
-            }
-            fill_relaxed(&tbl24[blind.clone()], repl);
-            blind = line_end..line_end;
-            if hi != HINT_EXT && lo > depth {
-                // Only longer prefixes here: nothing to restore.
             } else {
-                self.clear_range(run, depth, repl);
-                if full {
-                    self.exact_hint(hints, line, run);
-                } else {
-                    hints.lower(line, repl_depth);
-                }
+                i = self.clear_line24(hints, &mut blind, i, end, depth, repl);
             }
-            i = line_end;
         }
         fill_relaxed(&tbl24[blind], repl);
+    }
+
+    /// One line's part (from `i`, before `end`) of [`Trie::clear_range24`]; returns where the
+    /// part ends.
+    #[inline(always)]
+    fn clear_line24(
+        &self,
+        hints: &mut Hints,
+        blind: &mut std::ops::Range<usize>,
+        i: usize,
+        end: usize,
+        depth: u8,
+        repl: u32,
+    ) -> usize {
+        let tbl24 = self.tables.tbl24.as_slice();
+        let repl_depth = self.depth_of(repl);
+        let line = i >> HINT_SHIFT;
+        let line_end = ((line + 1) << HINT_SHIFT).min(end);
+        let run = &tbl24[i..line_end];
+        let full = run.len() == HINT_BLOCK;
+        let (lo, hi) = hints.get(line);
+        if hi == depth {
+            // Every entry in the run is exactly the deleted route.
+            blind.end = line_end;
+            if full {
+                hints.set(line, repl_depth, repl_depth);
+            } else {
+                hints.lower(line, repl_depth);
+            }
+            return line_end;
+        }
+        fill_relaxed(&tbl24[blind.clone()], repl);
+        *blind = line_end..line_end;
+        if hi != HINT_EXT && lo > depth {
+            // Only longer prefixes here: nothing to restore.
+        } else {
+            self.clear_range(run, depth, repl);
+            if full {
+                self.exact_hint(hints, line, run);
+            } else {
+                hints.lower(line, repl_depth);
+            }
+        }
+        line_end
     }
 
     /// Sets the hint of `line` from its entries (`run` is the whole line).
@@ -551,7 +648,13 @@ impl Trie {
         for slot in entries {
             let e = slot.load(Ordering::Relaxed);
             if e & EXT != 0 {
-                self.set_range(self.group(e), new, depth);
+                // The route covers the whole group: it replaces the group's cover unless that
+                // is longer, in which case nothing below changes (see "Group covers").
+                let cover = &self.cover[(e & !EXT) as usize];
+                if cover.load(Ordering::Relaxed) <= depth {
+                    cover.store(depth, Ordering::Relaxed);
+                    self.set_range(self.group(e), new, depth);
+                }
             } else if e & VALID == 0 || (e & !VALID) <= keep_above | self.nh_max() {
                 // (e & !VALID) compares depth first, as depth sits above the next hop.
                 if e != new {
@@ -623,6 +726,12 @@ impl Trie {
 
     /// The entry of the longest rule strictly shorter than `depth` covering `key` (0 if none).
     fn cover(&self, key: u128, depth: u8) -> u32 {
+        // Every candidate's slot is requested before any is probed, so the misses overlap.
+        for d in (0..depth).rev() {
+            if !self.rules.is_empty_at(d) {
+                self.rules.prefetch(d, key & prefix_mask(d));
+            }
+        }
         for d in (0..depth).rev() {
             if self.rules.is_empty_at(d) {
                 continue;
@@ -638,6 +747,8 @@ impl Trie {
     pub(crate) fn delete(&mut self, key: u128, depth: u8) -> Result<u32, LpmError> {
         self.check_depth(depth)?;
         let key = key & prefix_mask(depth);
+        self.prefetch_path(key);
+        self.rules.prefetch(depth, key);
         let nh = self
             .rules
             .remove(depth, key)
@@ -669,7 +780,7 @@ impl Trie {
         }
         let count = 1usize << (end(lvl) - depth);
         if lvl == 0 {
-            let mut hints = std::mem::replace(&mut self.hints, Hints(Vec::new()));
+            let mut hints = std::mem::replace(&mut self.hints, Hints::empty());
             self.clear_range24(&mut hints, loc.idx, count, depth, repl);
             self.hints = hints;
         } else {
@@ -700,7 +811,12 @@ impl Trie {
         for slot in entries {
             let e = slot.load(Ordering::Relaxed);
             if e & EXT != 0 {
-                self.clear_range(self.group(e), depth, repl);
+                // Only a group whose cover is the deleted route holds copies of it.
+                let cover = &self.cover[(e & !EXT) as usize];
+                if cover.load(Ordering::Relaxed) == depth {
+                    cover.store(self.depth_of(repl), Ordering::Relaxed);
+                    self.clear_range(self.group(e), depth, repl);
+                }
             } else if (lo..=hi).contains(&e) {
                 slot.store(repl, Ordering::Relaxed);
             }
@@ -732,7 +848,7 @@ impl Trie {
     }
 
     pub(crate) fn memory(&self) -> MemoryUsage {
-        let rules = self.rules.heap_bytes() + self.hints.heap_bytes();
+        let rules = self.rules.heap_bytes() + self.hints.heap_bytes() + self.cover.len();
         MemoryUsage {
             tbl24_bytes: self.tables.tbl24.mapped_bytes(),
             tbl8_bytes: self.tables.tbl8.mapped_bytes(),

@@ -18,6 +18,7 @@ fn cfg(groups: u32) -> LpmConfig {
         max_rules: 10_000,
         tbl8_groups: groups,
         hugepages: false,
+        prefault: false,
         grace_timeout: Duration::from_secs(5),
     }
 }

@@ -16,6 +16,7 @@ fn small(max_rules: usize, groups: u32) -> LpmConfig {
         max_rules,
         tbl8_groups: groups,
         hugepages: false,
+        prefault: false,
         ..LpmConfig::default()
     }
 }
