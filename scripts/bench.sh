@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh                       # every suite, full length
 #   scripts/bench.sh --quick               # every suite, a few seconds per case (CI: proves the
-#                                          # scripts work, asserts no speed; ~4 min of runs
+#                                          # scripts work, asserts no speed; ~6 min of runs
 #                                          # here, plus the release builds)
 #   scripts/bench.sh af_xdp pcap-l3fwd     # chosen suites
 #   scripts/bench.sh --runs 7 l3fwd-veth   # more alternating runs per case
@@ -15,6 +15,10 @@
 #   af_packet   port drivers vs testpmd: null, ring, af_packet on veths (scripts/bench/ports.sh)
 #   af_xdp      AF_XDP io forwarding vs testpmd net_af_xdp, with the kernel's XDP_REDIRECT ceiling
 #               (scripts/bench/af_xdp.sh, trafgen generator, far-end XDP counter)
+#   veth-fwd    our l2fwd and l3fwd (LPM, EM) against DPDK's l2fwd/l3fwd examples, and our l2fwd
+#               without MAC updating against testpmd io, all on AF_XDP between veths, pktgen xdp
+#               (live frames) as generator with trafgen as a cross-check, far-end counters
+#               (scripts/bench/veth_fwd.sh)
 #   l3fwd-veth  our l3fwd (router mode, AF_XDP, then af_packet) between two namespaces, driven by
 #               pktgen; alternating runs; pktgen's own RX count checked against the far end's
 #               interface counters, and trafgen as an independent generator
@@ -29,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-ALL_SUITES=(micro null af_packet af_xdp l3fwd-veth gen pcap-l3fwd)
+ALL_SUITES=(micro null af_packet af_xdp veth-fwd l3fwd-veth gen pcap-l3fwd)
 
 QUICK=0
 RUNS=
@@ -86,10 +90,21 @@ vs_dpdk() {
     if ! scripts/bench-vs-dpdk.sh "$@" >"$RAW/$label.md" 2>"$log_file"; then
         note "$label: scripts/bench-vs-dpdk.sh $* failed (exit code non-zero; see raw/$label.log)"
     fi
-    # | suite | case | ours | dpdk | unit | ratio |
-    awk -F'|' -v s="$label" 'NF >= 7 && $2 !~ /suite|---/ {
+    # | suite | case | ours | dpdk | unit | ratio |, with the spread of the runs where the suite
+    # script printed them on stderr as RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ...
+    awk -F'|' -v s="$label" -v log_file="$log_file" '
+        function spread(list,   n, v, i, j, t, m) {
+            n = split(list, v, " ");
+            if (n < 2) return "";
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+            m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2;
+            return (m + 0 == 0) ? "" : sprintf("%.1f%%", (v[n] - v[1]) * 100 / m) }
+        BEGIN { FS = "\t"; while ((getline l < log_file) > 0) { split(l, f, "\t"); if (f[1] == "RUNS") runs[f[2], f[3]] = f[4] } FS = "|" }
+        NF >= 7 && $2 !~ /suite|---/ {
             for (i = 2; i <= 6; i++) gsub(/^ +| +$/, "", $i);
-            printf "%s\t%s/%s\t%s\t%s\t%s\t-\n", s, $2, $3, $4, $5, $6 }' "$RAW/$label.md" >>"$ROWS"
+            o = spread(runs[$3, "ours"]); d = spread(runs[$3, "dpdk"]);
+            sp = (o != "" && d != "") ? "ours " o ", DPDK " d : (o != "") ? "ours " o : (d != "") ? "DPDK " d : "-";
+            printf "%s\t%s/%s\t%s\t%s\t%s\t%s\n", s, $2, $3, $4, $5, $6, sp }' "$RAW/$label.md" >>"$ROWS"
     log "$label: $(grep -c "^$label	" "$ROWS" || true) rows in $(($(date +%s) - t)) s"
 }
 
@@ -105,6 +120,9 @@ suite_micro() {
 suite_null() { vs_dpdk null engine; }
 suite_af_packet() { vs_dpdk af_packet ports; }
 suite_af_xdp() { vs_dpdk af_xdp af_xdp; }
+# Our l2fwd/l3fwd (LPM, EM) vs DPDK's l2fwd/l3fwd examples and testpmd io, AF_XDP on veths,
+# pktgen xdp (and trafgen) as generator, counted at the far end (scripts/bench/veth_fwd.sh).
+suite_veth_fwd() { RUNS=$RUNS SECS=$SECS SKIP_BUILD=1 vs_dpdk veth-fwd veth_fwd; }
 
 # --- topologies of our own -----------------------------------------------------------------
 TOPO_PREFIX=fpb
@@ -130,10 +148,10 @@ far_rx() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/rx_packets"; }
 # l3fwd_run DRIVER LABEL: one run of our l3fwd on DRIVER between A and B, pktgen at max rate.
 # Appends "label mpps far_mpps" to $RAW/l3fwd-veth.runs.
 l3fwd_run() {
-    local drv=$1 label=$2 pid i ok=0 opt=
-    [ "$drv" = af_xdp ] && opt=,arp=xsk
+    local drv=$1 label=$2 pid i ok=0
+    # In router mode l3fwd gives ARP to its AF_XDP sockets itself (arp=xsk).
     ip netns exec "$NS_R" taskset -c 1 "$L3FWD" -l 1 --main-lcore-works \
-        --port "$drv:iface=$IF_RA$opt" --port "$drv:iface=$IF_RB$opt" \
+        --port "$drv:iface=$IF_RA" --port "$drv:iface=$IF_RB" \
         --router --addr 0,10.0.1.1/24 --addr 1,10.0.2.1/24 --stats-period 0 \
         >"$RAW/l3fwd-$label.log" 2>&1 &
     pid=$!
@@ -188,7 +206,7 @@ suite_l3fwd_veth() {
             printf "l3fwd-veth %s: pktgen RX %.3f Mpps vs interface counter %.3f Mpps differ by more than 2%%\n", d, a, b }' >>"$RAW/disagree.txt"
     done
     [ -s "$RAW/disagree.txt" ] && while read -r l; do note "$l"; done <"$RAW/disagree.txt"
-    note "l3fwd-veth has no DPDK column: DPDK's l3fwd needs a NIC-like port with a fixed next-hop MAC and does not answer ARP; see pcap-l3fwd for the side-by-side l3fwd"
+    note "l3fwd-veth has no DPDK column: DPDK's l3fwd has no router mode (no ARP); the veth-fwd suite runs both l3fwds side by side on veths with static --eth-dest"
     return 0
 }
 
@@ -244,7 +262,9 @@ suite_gen() {
 # with make + pkg-config libdpdk, DPDK's rate read from its telemetry socket.
 suite_pcap_l3fwd() {
     if [ -x scripts/bench/l3fwd.sh ]; then
-        vs_dpdk pcap-l3fwd l3fwd
+        # The binaries were built above (a build of ferroplane-examples alone would unify
+        # features differently and rebuild).
+        SKIP_BUILD=1 vs_dpdk pcap-l3fwd l3fwd
     else
         note "pcap-l3fwd: scripts/bench/l3fwd.sh is not there yet"
     fi

@@ -19,13 +19,14 @@
 # cannot offload and l3fwd would refuse to start).
 #
 # The rate of a run: packets sent on port 1 between 1 s after start and the end, over that time
-# (ours: the per-second "tx ... Mpps" statistics lines of port 1, median of the samples after the
-# first; DPDK: two reads of /ethdev/stats,1 opackets on its telemetry socket). The row is the
-# median over runs. Prints, per the protocol of scripts/bench-vs-dpdk.sh:
+# (ours: a run of SECS + 1 s, the per-second "tx ... Mpps" statistics lines of port 1, median of
+# the samples after the first; DPDK: two reads of /ethdev/stats,1 opackets on its telemetry
+# socket). The row is the median over runs. Prints, per the protocol of scripts/bench-vs-dpdk.sh:
 #   ROW<TAB>l3fwd_lpm_pcap_1core<TAB>ours<TAB>dpdk<TAB>ns/packet   (ns/packet = 1000 / Mpps)
 #   ROW<TAB>l3fwd_em_pcap_1core<TAB>...
 #   ROW<TAB>l2fwd_pcap_1core<TAB>...
-# and the Mpps (per run and medians) on stderr.
+# and the Mpps (per run and medians) on stderr, with, per row and side, the runs in the row's unit:
+#   RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ...   (scripts/bench.sh turns these into its spread column)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -51,20 +52,9 @@ fi
 OURS_L3="$CARGO_TARGET_DIR/release/l3fwd"
 OURS_L2="$CARGO_TARGET_DIR/release/l2fwd"
 
-DPDK_L3="-"; DPDK_L2="-"
-if [ -d /usr/share/dpdk/examples/l3fwd ] && pkg-config --exists libdpdk; then
-    log "building DPDK's l3fwd and l2fwd in $work"
-    cp -r /usr/share/dpdk/examples/{l3fwd,l2fwd,common} "$work/"
-    # l3fwd asks for RX checksum offload unconditionally and the pcap PMD has none: ask for none
-    # (the only change to DPDK's source; its software RFC 1812 checks stay).
-    sed -i 's/\.offloads = RTE_ETH_RX_OFFLOAD_CHECKSUM,/.offloads = 0,/' "$work/l3fwd/main.c"
-    if make -C "$work/l3fwd" -s > "$work/l3fwd-build.log" 2>&1; then DPDK_L3="$work/l3fwd/build/l3fwd"
-    else log "DPDK l3fwd build failed:"; tail -5 "$work/l3fwd-build.log" >&2; fi
-    if make -C "$work/l2fwd" -s > "$work/l2fwd-build.log" 2>&1; then DPDK_L2="$work/l2fwd/build/l2fwd"
-    else log "DPDK l2fwd build failed:"; tail -5 "$work/l2fwd-build.log" >&2; fi
-else
-    log "no DPDK examples or libdpdk: DPDK columns will be '-'"
-fi
+# shellcheck source=scripts/lib/dpdk_examples.sh
+. scripts/lib/dpdk_examples.sh
+DPDK_EXAMPLES_LOG_TAG=l3fwd-bench dpdk_examples_build "$work"
 
 # The frame: 60 bytes + FCS = 64 on the wire.
 FRAME="$work/udp64.pcap"
@@ -95,7 +85,7 @@ ours_run() {
     local bin=$1; shift
     local out; out=$(mktemp)
     RUST_LOG=warn "$bin" -l "$LCORES" --port "$P0" --port "$P1" --stats-period 1 \
-        --duration "$SECS" "$@" > "$out" 2>&1 || { log "$bin failed:"; tail -5 "$out" >&2; rm -f "$out"; echo "-"; return; }
+        --duration "$((SECS + 1))" "$@" > "$out" 2>&1 || { log "$bin failed:"; tail -5 "$out" >&2; rm -f "$out"; echo "-"; return; }
     awk -F'|' '
         /^port 1 / && !/bytes/ { split($2, f, " "); v = f[4]; gsub(/[()]/, "", v);
             if (f[5] ~ /^Kpps/) v /= 1000; else if (f[5] ~ /^pps/) v /= 1e6; s[++k] = v }
@@ -149,15 +139,21 @@ dpdk_run() {
     echo "$r"
 }
 
+# The runs' Mpps as ns/packet, space-separated (failed runs left out).
+per_run_ns() { echo "$1" | tr ' ' '\n' | { grep -v '^-\?$' || true; } | awk '$1 + 0 > 0 { printf "%s%.2f", sep, 1000 / $1; sep = " " }'; }
+
 row() { # name, ours Mpps list, dpdk Mpps list
     local name=$1 o d
-    o=$(echo "$2" | tr ' ' '\n' | grep -v '^-\?$' | median)
-    d=$(echo "$3" | tr ' ' '\n' | grep -v '^-\?$' | median)
+    o=$(echo "$2" | tr ' ' '\n' | { grep -v '^-\?$' || true; } | median)
+    d=$(echo "$3" | tr ' ' '\n' | { grep -v '^-\?$' || true; } | median)
     log "$name: ours runs [$2] median $o Mpps; DPDK runs [$3] median $d Mpps"
     local on dn
     on=$(awk -v v="$o" 'BEGIN { if (v == "-" || v + 0 == 0) print "-"; else printf "%.2f", 1000 / v }')
     dn=$(awk -v v="$d" 'BEGIN { if (v == "-" || v + 0 == 0) print "-"; else printf "%.2f", 1000 / v }')
     printf 'ROW\t%s\t%s\t%s\tns/packet\n' "$name" "$on" "$dn"
+    # Per-run values in the row's unit, for scripts/bench.sh's spread column.
+    printf 'RUNS\t%s\tours\t%s\n' "$name" "$(per_run_ns "$2")" >&2
+    printf 'RUNS\t%s\tdpdk\t%s\n' "$name" "$(per_run_ns "$3")" >&2
 }
 
 L3_CFG="(0,0,1),(1,0,1)"

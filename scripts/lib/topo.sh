@@ -59,9 +59,12 @@ topo_mac() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 # topo_pid PID: stop this process on cleanup.
 topo_pid() { TOPO_PIDS+=("$1"); }
 
-# topo_stop PID [secs]: SIGINT, then SIGKILL after secs (default 5); waits for it.
+# topo_stop PID [secs]: SIGINT, then SIGKILL after secs (default 5); waits for it, and forgets
+# it (cleanup must not signal a later process that reuses the pid).
 topo_stop() {
-    local pid=$1 secs=${2:-5} i
+    local pid=$1 secs=${2:-5} i p keep=()
+    for p in "${TOPO_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    TOPO_PIDS=("${keep[@]}")
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
     kill -INT "$pid" 2>/dev/null || true
     for ((i = 0; i < secs * 10; i++)); do

@@ -4,8 +4,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferroplane::{Engine, EngineConfig, EngineError, RunReport};
+use ferroplane::{Engine, EngineConfig, EngineError, PortSpec, RunReport};
 use ferroplane_net::MacAddr;
+use ferroplane_pmd::DevArgs;
 use thiserror::Error;
 
 use super::RouterCounters;
@@ -126,6 +127,40 @@ pub fn check_ports(cli: &Cli, nb_ports: u16) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Router mode answers ARP itself, so on AF_XDP ports ARP must reach the socket: our XDP
+/// program hands it to the kernel unless the device string says `arp=xsk`. Adds `arp=xsk` to
+/// every af_xdp port that does not name an `arp` policy; an explicit `arp=pass` in router mode
+/// is an error (the router would never see ARP requests, and hosts could not resolve it).
+/// Outside router mode the device strings are left as they are.
+pub fn router_port_devstrs(ports: &mut [PortSpec], router: bool) -> Result<(), AppError> {
+    if !router {
+        return Ok(());
+    }
+    for (i, port) in ports.iter_mut().enumerate() {
+        let Ok(args) = DevArgs::parse(&port.dev) else {
+            // The engine reports the malformed string with its own error when it opens the port.
+            continue;
+        };
+        if args.driver() != "af_xdp" {
+            continue;
+        }
+        match args.get("arp") {
+            None => {
+                let sep = if args.pairs().is_empty() { ':' } else { ',' };
+                port.dev = format!("{}{sep}arp=xsk", port.dev.trim_end());
+            }
+            Some("xsk") => {}
+            Some(v) => {
+                return Err(AppError::Option(format!(
+                    "port {i} '{}': --router needs ARP on the AF_XDP socket, but arp={v} gives it to the kernel; drop arp={v} (l3fwd then sets arp=xsk) or run without --router",
+                    port.dev
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The router configuration for ports with these MACs.
 pub fn router_config(cli: &Cli, macs: &[MacAddr]) -> RouterConfig {
     let mut ports: Vec<PortAddrs> = macs
@@ -180,8 +215,9 @@ pub struct Summary {
 
 /// Runs l3fwd until SIGINT/SIGTERM or `--duration`.
 pub fn run(cli: &Cli) -> Result<Summary, AppError> {
-    let config = EngineConfig::from_args(&cli.engine).map_err(EngineError::from)?;
+    let mut config = EngineConfig::from_args(&cli.engine).map_err(EngineError::from)?;
     check_ports(cli, config.ports.len() as u16)?;
+    router_port_devstrs(&mut config.ports, cli.router)?;
     let tables = build_tables(cli)?;
     let mut engine = Engine::new(config)?;
     if cli.duration > 0 {
@@ -244,4 +280,57 @@ pub fn run(cli: &Cli) -> Result<Summary, AppError> {
         .map(|v| v.iter().map(|(l, c)| (*l, c.snapshot())).collect())
         .unwrap_or_default();
     Ok(Summary { report, router })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devs(list: &[&str], router: bool) -> Result<Vec<String>, AppError> {
+        let mut ports: Vec<PortSpec> = list.iter().map(|d| PortSpec::new(*d)).collect();
+        router_port_devstrs(&mut ports, router)?;
+        Ok(ports.into_iter().map(|p| p.dev).collect())
+    }
+
+    #[test]
+    fn router_mode_gives_arp_to_af_xdp_sockets() {
+        let out = devs(
+            &[
+                "af_xdp:iface=veth0",
+                "af_xdp:iface=veth1,queues=2",
+                "af_xdp:iface=veth2,arp=xsk",
+                "af_packet:iface=veth3",
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                "af_xdp:iface=veth0,arp=xsk",
+                "af_xdp:iface=veth1,queues=2,arp=xsk",
+                "af_xdp:iface=veth2,arp=xsk",
+                "af_packet:iface=veth3",
+            ]
+        );
+        // The result still parses, with the key once.
+        for d in &out {
+            DevArgs::parse(d).unwrap();
+        }
+        // A bare driver name gains its first key with ':'.
+        assert_eq!(devs(&["af_xdp"], true).unwrap(), ["af_xdp:arp=xsk"]);
+    }
+
+    #[test]
+    fn explicit_arp_pass_in_router_mode_is_a_clear_error() {
+        let err = devs(&["af_packet:iface=a", "af_xdp:iface=b,arp=pass"], true).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("port 1") && msg.contains("arp=pass"), "{msg}");
+    }
+
+    #[test]
+    fn without_router_mode_device_strings_are_untouched() {
+        let list = ["af_xdp:iface=veth0", "af_xdp:iface=veth1,arp=pass"];
+        assert_eq!(devs(&list, false).unwrap(), list);
+    }
 }

@@ -127,6 +127,30 @@ pub enum Decision {
     Deny,
 }
 
+/// A [`Decision`] that borrows its next hop from the table: what the per-packet path uses, so
+/// that no `NextHop` (with its `Option<IpAddr>`) is copied through the stack per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionRef<'a> {
+    /// Send towards this next hop.
+    Forward(&'a NextHop),
+    /// No route, flow or rule matched.
+    Miss,
+    /// An ACL drop rule matched.
+    Deny,
+}
+
+impl DecisionRef<'_> {
+    /// The owned decision.
+    #[inline]
+    pub fn to_owned(self) -> Decision {
+        match self {
+            DecisionRef::Forward(nh) => Decision::Forward(*nh),
+            DecisionRef::Miss => Decision::Miss,
+            DecisionRef::Deny => Decision::Deny,
+        }
+    }
+}
+
 const ACL_DROP: u32 = u32::MAX - 1;
 
 /// Largest burst [`Lookup::v4_bulk`] takes at once (an `MbufBurst`'s capacity).
@@ -506,21 +530,32 @@ pub const RAW_MISS: u32 = ferroplane_lpm::NO_ROUTE;
 
 impl Lookup {
     #[inline]
-    fn decide(&self, v: Option<u32>) -> Decision {
+    fn decide_ref(&self, v: Option<u32>) -> DecisionRef<'_> {
         match v {
-            None => Decision::Miss,
-            Some(ACL_DROP) => Decision::Deny,
+            None => DecisionRef::Miss,
+            Some(ACL_DROP) => DecisionRef::Deny,
             Some(i) => self
                 .next_hops
                 .get(i)
-                .map_or(Decision::Miss, |h| Decision::Forward(*h)),
+                .map_or(DecisionRef::Miss, DecisionRef::Forward),
         }
+    }
+
+    #[inline]
+    fn decide(&self, v: Option<u32>) -> Decision {
+        self.decide_ref(v).to_owned()
     }
 
     /// The decision for a raw value from [`Lookup::v4_bulk`].
     #[inline]
     pub fn decide_raw(&self, v: u32) -> Decision {
         self.decide((v != RAW_MISS).then_some(v))
+    }
+
+    /// [`Lookup::decide_raw`], borrowing the next hop.
+    #[inline]
+    pub fn decide_raw_ref(&self, v: u32) -> DecisionRef<'_> {
+        self.decide_ref((v != RAW_MISS).then_some(v))
     }
 
     /// Whether [`Lookup::v4_bulk`] does anything (LPM and exact match; ACL is per packet).
@@ -566,6 +601,12 @@ impl Lookup {
     /// Looks up an IPv4 packet.
     #[inline]
     pub fn v4(&self, k: &Key<Ipv4Addr>) -> Decision {
+        self.v4_ref(k).to_owned()
+    }
+
+    /// [`Lookup::v4`], borrowing the next hop.
+    #[inline]
+    pub fn v4_ref(&self, k: &Key<Ipv4Addr>) -> DecisionRef<'_> {
         let v = match &self.imp {
             Impl::Lpm(r, _) => r.as_ref().and_then(|r| r.lookup(k.dst.to_bits())),
             Impl::Em(t, _) => t.as_ref().and_then(|t| {
@@ -581,7 +622,7 @@ impl Lookup {
                 })
             }),
         };
-        self.decide(v)
+        self.decide_ref(v)
     }
 
     /// Looks up an IPv6 packet.

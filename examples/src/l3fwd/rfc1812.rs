@@ -3,7 +3,7 @@
 
 use ferroplane_net::ipv4::IPV4_HEADER_LEN;
 use ferroplane_net::ipv6::IPV6_HEADER_LEN;
-use ferroplane_net::{checksum, ipv4::Ipv4Packet, ipv6::Ipv6Packet};
+use ferroplane_net::{checksum, ipv6::Ipv6Packet};
 
 use super::DropReason;
 
@@ -29,10 +29,31 @@ pub fn check_ipv4(ip: &[u8]) -> Result<(), DropReason> {
     if total < hl || total > ip.len() {
         return Err(DropReason::BadTotalLength);
     }
-    if !checksum::verify(&ip[..hl]) {
+    if !header_checksum_ok(&ip[..hl]) {
         return Err(DropReason::BadChecksum);
     }
     Ok(())
+}
+
+/// Whether an IPv4 header (`hdr.len()` a multiple of 4, as IHL makes it) checksums to 0xffff
+/// (RFC 1071). Sums 32-bit words into a 64-bit accumulator and folds: since 2^16 is 1 modulo
+/// 0xffff this is the 16-bit ones'-complement sum, and as that sum is byte-order independent the
+/// words are read in native order. For the 20 to 60 bytes of a header this beats the general
+/// checksum routine, whose vector set-up costs more than the sum here.
+#[inline]
+fn header_checksum_ok(hdr: &[u8]) -> bool {
+    let word = |w: &[u8]| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+    let mut sum: u64 = match <&[u8; IPV4_HEADER_LEN]>::try_from(hdr) {
+        // The common header without options: five loads, no loop.
+        Ok(h) => word(&h[0..]) + word(&h[4..]) + word(&h[8..]) + word(&h[12..]) + word(&h[16..]),
+        Err(_) => hdr.chunks_exact(4).map(word).sum(),
+    };
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum == 0xffff && hdr.len() % 4 == 0
 }
 
 /// Whether a checked IPv4 header's TTL forbids forwarding (0 or 1).
@@ -45,7 +66,15 @@ pub fn ttl_expired_v4(ip: &[u8]) -> bool {
 /// Returns the new TTL, or `None` (header unchanged) if the TTL was 0 or 1.
 #[inline]
 pub fn forward_ipv4(ip: &mut [u8]) -> Option<u8> {
-    Ipv4Packet::new_checked(ip).ok()?.decrement_ttl()
+    if ip.len() < IPV4_HEADER_LEN || ip[8] <= 1 {
+        return None;
+    }
+    // The 16-bit word holding TTL and protocol drops by 0x100 (RFC 1624, eqn. 3).
+    let old = u16::from_be_bytes([ip[8], ip[9]]);
+    let ck = u16::from_be_bytes([ip[10], ip[11]]);
+    ip[8] -= 1;
+    ip[10..12].copy_from_slice(&checksum::update_u16(ck, old, old - 0x100).to_be_bytes());
+    Some(ip[8])
 }
 
 /// Checks an IPv6 header: length, version and payload length.
@@ -154,6 +183,37 @@ mod tests {
             forward_ipv4(&mut h).unwrap();
             assert!(checksum::verify(&h[..20]), "ttl {ttl}");
         }
+    }
+
+    #[test]
+    fn header_checksum_agrees_with_the_general_routine() {
+        // Random headers of every IHL, valid and with one byte changed.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for ihl in 5..=15usize {
+            for _ in 0..200 {
+                let mut h: Vec<u8> = (0..ihl * 4).map(|_| next() as u8).collect();
+                h[10] = 0;
+                h[11] = 0;
+                let c = checksum::checksum(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+                assert!(checksum::verify(&h));
+                assert!(header_checksum_ok(&h), "ihl {ihl}: {h:02x?}");
+                let i = next() as usize % h.len();
+                let bit = 1u8 << (next() % 8);
+                h[i] ^= bit;
+                assert_eq!(header_checksum_ok(&h), checksum::verify(&h), "{h:02x?}");
+                assert!(!header_checksum_ok(&h));
+            }
+        }
+        // Sums that fold to 0xffff through the carries, and the all-ones and all-zero words.
+        assert!(header_checksum_ok(&[0xff; 20]));
+        assert_eq!(header_checksum_ok(&[0; 20]), checksum::verify(&[0; 20]));
     }
 
     #[test]

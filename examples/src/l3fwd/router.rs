@@ -13,7 +13,7 @@ use ferroplane_net::icmp::{Icmpv6Packet, NdpRepr, icmpv4_type, icmpv6_type};
 use ferroplane_net::ipv4::protocol;
 
 use super::icmp;
-use super::lookup::{BULK_MAX, Decision, Key, Lookup, RAW_MISS};
+use super::lookup::{BULK_MAX, Decision, DecisionRef, Key, Lookup, RAW_MISS};
 use super::neigh::{NeighConfig, NeighTable, Resolve};
 use super::ratelimit::TokenBucket;
 use super::rfc1812;
@@ -116,7 +116,17 @@ pub struct BurstHints {
     keys: [Key<Ipv4Addr>; BULK_MAX],
     raw: [u32; BULK_MAX],
     valid: [bool; BULK_MAX],
+    /// Where each frame's bytes start: a hint is only used for the frame it was made from.
+    frames: [usize; BULK_MAX],
     n: usize,
+}
+
+/// A frame's IPv4 key and raw bulk lookup result ([`BurstHints::get`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    key: Key<Ipv4Addr>,
+    raw: u32,
+    frame: usize,
 }
 
 impl Default for BurstHints {
@@ -132,6 +142,7 @@ impl Default for BurstHints {
             keys: [k; BULK_MAX],
             raw: [RAW_MISS; BULK_MAX],
             valid: [false; BULK_MAX],
+            frames: [0; BULK_MAX],
             n: 0,
         }
     }
@@ -157,6 +168,7 @@ impl BurstHints {
             }
             None => self.valid[self.n] = false,
         }
+        self.frames[self.n] = frame.as_ptr() as usize;
         self.n += 1;
     }
 
@@ -174,8 +186,12 @@ impl BurstHints {
 
     /// The key and raw result of packet `i`, if it had an IPv4 key and was looked up.
     #[inline]
-    pub fn get(&self, i: usize) -> Option<(Key<Ipv4Addr>, u32)> {
-        (i < self.n && self.valid[i]).then(|| (self.keys[i], self.raw[i]))
+    pub fn get(&self, i: usize) -> Option<Hint> {
+        (i < self.n && self.valid[i]).then(|| Hint {
+            key: self.keys[i],
+            raw: self.raw[i],
+            frame: self.frames[i],
+        })
     }
 }
 
@@ -322,14 +338,15 @@ impl<P: Packet> Router<P> {
     }
 
     /// Like [`Router::handle`], with the frame's IPv4 key and raw lookup result from a bulk
-    /// lookup ([`BurstHints::get`]); used when the key is the one the packet needs.
+    /// lookup ([`BurstHints::get`]): the key is not read again from the frame. The frame must be
+    /// unchanged since it was pushed; a hint made from another frame (another buffer) is ignored.
     #[inline]
     pub fn handle_hinted(
         &mut self,
         rx_port: u16,
         pkt: P,
         now: u64,
-        hint: Option<(Key<Ipv4Addr>, u32)>,
+        hint: Option<Hint>,
         out: &mut impl Output<P>,
     ) {
         let b = pkt.bytes();
@@ -401,16 +418,24 @@ impl<P: Packet> Router<P> {
         rx_port: u16,
         pkt: P,
         now: u64,
-        hint: Option<(Key<Ipv4Addr>, u32)>,
+        hint: Option<Hint>,
         out: &mut impl Output<P>,
     ) {
         let ip = &pkt.bytes()[ETHERNET_HEADER_LEN..];
         if let Err(r) = rfc1812::check_ipv4(ip) {
             return out.drop(pkt, r);
         }
-        let hl = (ip[0] & 0xf) as usize * 4;
-        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        // The bulk pass already read this frame's key (with the same code, from the same
+        // bytes); read it again only without one, or if the hint was made from another frame.
+        let (key, raw) = match hint {
+            Some(h) if h.frame == pkt.bytes().as_ptr() as usize => (h.key, Some(h.raw)),
+            _ => match ipv4_key(pkt.bytes()) {
+                Some(k) => (k, None),
+                // Unreachable: check_ipv4 accepted the header ipv4_key needs.
+                None => return out.drop(pkt, DropReason::Truncated),
+            },
+        };
+        let (src, dst) = (key.src, key.dst);
         if self.cfg.router && self.is_local4(dst) {
             return self.local4(rx_port, pkt, out);
         }
@@ -436,27 +461,20 @@ impl<P: Packet> Router<P> {
             }
             return out.drop(pkt, DropReason::TtlExpired);
         }
-        let proto = ip[9];
-        let frag = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0;
-        let (sport, dport) = l4_ports(proto, frag, &ip[hl..]);
-        let nh = match self.route4(
-            rx_port,
-            Key {
-                src,
-                dst,
-                sport,
-                dport,
-                proto,
-            },
-            hint,
-        ) {
-            Ok(nh) => nh,
+        let (port, hop) = match self.route4(rx_port, &key, raw) {
+            Ok(r) => r,
             Err(reason) => {
                 if reason == DropReason::NoRoute && self.cfg.router {
                     self.icmp4_error(rx_port, &pkt, icmpv4_type::DEST_UNREACHABLE, 0, now, out);
                 }
                 return out.drop(pkt, reason);
             }
+        };
+        // The gateway matters only to router mode's neighbour resolution.
+        let via = if self.cfg.router {
+            hop.and_then(|h| h.via)
+        } else {
+            None
         };
         let mut pkt = pkt;
         let Some(b) = pkt.bytes_mut() else {
@@ -465,29 +483,40 @@ impl<P: Packet> Router<P> {
         if rfc1812::forward_ipv4(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
             return out.drop(pkt, DropReason::TtlExpired);
         }
-        let next = match nh.via {
-            Some(g) => g,
-            None => IpAddr::V4(dst),
-        };
-        self.send(nh.port, next, pkt, now, out);
+        if !self.cfg.router {
+            return self.send_static(port, pkt, out);
+        }
+        self.send(port, via.unwrap_or(IpAddr::V4(dst)), pkt, now, out);
     }
 
+    /// Routes key `k` (`raw`: its result from a bulk lookup, if it had one) to an output port
+    /// and, for a table route, its next hop (borrowed: nothing is copied per packet).
+    #[inline]
     fn route4(
         &self,
         rx_port: u16,
-        k: Key<Ipv4Addr>,
-        hint: Option<(Key<Ipv4Addr>, u32)>,
-    ) -> Result<NextHop, DropReason> {
+        k: &Key<Ipv4Addr>,
+        raw: Option<u32>,
+    ) -> Result<(u16, Option<&NextHop>), DropReason> {
         if self.cfg.router
             && let Some(port) = self.connected4(k.dst)
         {
-            return Ok(NextHop { port, via: None });
+            return Ok((port, None));
         }
-        let d = match hint {
-            Some((hk, raw)) if hk == k => self.lookup.decide_raw(raw),
-            _ => self.lookup.v4(&k),
+        let d = match raw {
+            Some(raw) => self.lookup.decide_raw_ref(raw),
+            None => self.lookup.v4_ref(k),
         };
-        self.decided(rx_port, d)
+        let (port, hop) = match d {
+            DecisionRef::Forward(nh) => (nh.port, Some(nh)),
+            DecisionRef::Deny => return Err(DropReason::AclDenied),
+            DecisionRef::Miss if !self.cfg.router && self.cfg.miss_to_rx_port => (rx_port, None),
+            DecisionRef::Miss => return Err(DropReason::NoRoute),
+        };
+        if port as usize >= self.cfg.ports.len() {
+            return Err(DropReason::BadPort);
+        }
+        Ok((port, hop))
     }
 
     fn decided(&self, rx_port: u16, d: Decision) -> Result<NextHop, DropReason> {
@@ -506,10 +535,31 @@ impl<P: Packet> Router<P> {
         Ok(nh)
     }
 
+    /// Without router mode: writes the L2 header for `port` (the static next-hop MAC) and sends.
+    #[inline]
+    fn send_static(&self, port: u16, mut pkt: P, out: &mut impl Output<P>) {
+        let dst_mac = self
+            .cfg
+            .eth_dest
+            .get(port as usize)
+            .copied()
+            .unwrap_or(MacAddr([2, 0, 0, 0, 0, port as u8]));
+        let src_mac = self.mac(port);
+        let Some(b) = pkt.bytes_mut() else {
+            return out.drop(pkt, DropReason::Other);
+        };
+        b[0..6].copy_from_slice(&dst_mac.0);
+        b[6..12].copy_from_slice(&src_mac.0);
+        out.tx(port, pkt);
+    }
+
     /// Writes the L2 header for `port` and sends, resolving the next hop in router mode.
     fn send(&mut self, port: u16, next: IpAddr, mut pkt: P, now: u64, out: &mut impl Output<P>) {
+        if !self.cfg.router {
+            return self.send_static(port, pkt, out);
+        }
         let src_mac = self.mac(port);
-        let dst_mac = if self.cfg.router {
+        let dst_mac = {
             match self.neigh.resolve(port, next, pkt, now) {
                 Resolve::Mac {
                     mac,
@@ -531,12 +581,6 @@ impl<P: Packet> Router<P> {
                 }
                 Resolve::Full(p) => return out.drop(p, DropReason::NeighHoldFull),
             }
-        } else {
-            self.cfg
-                .eth_dest
-                .get(port as usize)
-                .copied()
-                .unwrap_or(MacAddr([2, 0, 0, 0, 0, port as u8]))
         };
         let Some(b) = pkt.bytes_mut() else {
             return out.drop(pkt, DropReason::Other);

@@ -659,24 +659,57 @@ fn bulk_hints_decide_like_the_per_packet_path() {
         for f in &frames {
             single.handle(0, f.clone(), 0, &mut a);
         }
+        // The hints are made from the very buffers that are then handed over (moved, as the
+        // worker moves its mbufs), so the hinted path is the one taken.
+        let owned = frames.clone();
         let mut hints = BurstHints::default();
-        for f in &frames {
+        for f in &owned {
             hints.push(f);
         }
         assert_eq!(hints.len(), frames.len());
         bulk.lookup_hints(&mut hints);
         let mut b = Out::default();
-        for (i, f) in frames.iter().enumerate() {
-            bulk.handle_hinted(0, f.clone(), 0, hints.get(i), &mut b);
+        for (i, f) in owned.into_iter().enumerate() {
+            bulk.handle_hinted(0, f, 0, hints.get(i), &mut b);
         }
         assert_eq!(a.tx, b.tx, "router {router}");
         assert_eq!(a.drops, b.drops, "router {router}");
-        // A hint for another key is ignored.
+        // A hint made from another frame is ignored (`other` stays alive, so the two buffers
+        // cannot share an address).
+        let other = frames[1].clone();
+        let mut h2 = BurstHints::default();
+        h2.push(&other);
+        bulk.lookup_hints(&mut h2);
         let mut c = Out::default();
-        let wrong = hints.get(1);
-        bulk.handle_hinted(0, frames[0].clone(), 0, wrong, &mut c);
+        bulk.handle_hinted(0, frames[0].clone(), 0, h2.get(0), &mut c);
         let mut d = Out::default();
         single.handle(0, frames[0].clone(), 0, &mut d);
         assert_eq!(c.tx, d.tx);
+        drop(other);
     }
+}
+
+#[test]
+fn a_hint_for_the_same_frame_decides_without_reading_the_key_again() {
+    // The frame goes to port 1 by its route; a hint for this frame whose raw result says
+    // "miss" must be the one used (a miss is dropped as NoRoute here).
+    let mut r = router_with(false, 1000);
+    let f = udp(H1, P0, "10.0.1.2", "198.18.1.9", 64);
+    let mut hints = BurstHints::default();
+    hints.push(&f);
+    r.lookup_hints(&mut hints);
+    let mut via_bulk = Out::default();
+    let hint = hints.get(0).expect("an IPv4 frame has a key");
+    r.handle_hinted(0, f.clone(), 0, Some(hint), &mut via_bulk);
+    assert_eq!(via_bulk.tx.len(), 1);
+    let miss = Hint {
+        raw: RAW_MISS,
+        frame: f.as_ptr() as usize,
+        ..hint
+    };
+    let mut forced = Out::default();
+    r.handle_hinted(0, f, 0, Some(miss), &mut forced);
+    assert_eq!(via_bulk.tx[0].0, 1);
+    assert!(forced.tx.is_empty(), "the hint's result was not used");
+    assert_eq!(forced.drops, vec![DropReason::NoRoute]);
 }

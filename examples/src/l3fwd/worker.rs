@@ -70,8 +70,13 @@ impl Worker for L3fwdWorker {
     }
 
     fn process(&mut self, ctx: &mut BurstCtx<'_>, burst: &mut MbufBurst) {
-        // One clock read per burst (vDSO, no syscall).
-        let now = self.epoch.elapsed().as_nanos() as u64;
+        // One clock read per burst (vDSO, no syscall), and none without router mode: only
+        // neighbour timers and the ICMP rate limit use the time.
+        let now = if self.router.config().router {
+            self.epoch.elapsed().as_nanos() as u64
+        } else {
+            0
+        };
         let rx_port = ctx.rx_port();
         let mut out = CtxOutput {
             ctx,
