@@ -7,7 +7,11 @@
 # Each suite is scripts/bench/<suite>.sh. It prints, on standard output, one line per row:
 #   ROW<TAB>case<TAB>ours<TAB>dpdk<TAB>unit
 # where "ours" and "dpdk" are numbers in "unit" (lower is better: cycles or ns per item),
-# and "-" where a side has no such row. Anything else it prints goes to standard error.
+# and "-" where a side has no such row. Anything else it prints goes to standard error, which
+# this script passes through unchanged: among it, where a row is the median or minimum of several
+# runs of a side, one line per row and side with those runs, in the row's unit and order of runs:
+#   RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ...
+# (case exactly as in the ROW line; scripts/bench.sh reads them into its spread column).
 # This script gathers the rows into one markdown table with the ratio ours/DPDK per row
 # (below 1.00 means Ferroplane is faster) and writes it to bench-results/<date>/<suites>.md.
 set -euo pipefail

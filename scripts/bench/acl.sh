@@ -11,6 +11,8 @@
 # REPEAT times (default 5) and the fastest run counts, to filter out runs disturbed by other
 # load on the machine. The per-packet results of both are also compared (must be identical).
 # Env: QUICK=1 (ITER=2, REPEAT=1), BENCH_CPU (default 1), ITER, REPEAT.
+# With REPEAT > 1 the per-run values of the bulk and build-time rows (DPDK: its best algorithm's
+# runs) go to stderr as RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ... (scripts/bench.sh's spread column).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cpu="${BENCH_CPU:-1}"
@@ -46,7 +48,7 @@ for n in 1000 10000; do
     mem=$(awk -v b="$(field memory_bytes)" 'BEGIN { printf "%.2f", b / 1048576 }')
     echo "acl: $n rules: ours bulk best $ours of: ${ours_runs[*]}; single: ${single_runs[*]} cycles/pkt; build ${build_ms} ms; ${mem} MiB; AVX-512 path: $(field simd)" >&2
 
-    dpdk=- dpdk_alg=- dpdk_mem=-
+    dpdk=- dpdk_alg=- dpdk_mem=- dpdk_runs=()
     if [ "$have_dpdk" = 1 ]; then
         for alg in scalar sse avx2 avx512x16 avx512x32; do
             runs=()
@@ -64,7 +66,7 @@ for n in 1000 10000; do
             best=$(printf '%s\n' "${runs[@]}" | min)
             echo "acl: $n rules: DPDK $alg best $best of: ${runs[*]} cycles/pkt" >&2
             if [ "$dpdk" = - ] || awk -v a="$best" -v b="$dpdk" 'BEGIN { exit !(a < b) }'; then
-                dpdk=$best dpdk_alg=$alg
+                dpdk=$best dpdk_alg=$alg dpdk_runs=("${runs[@]}")
             fi
         done
         # Same answers? DPDK prints each header's result at --verbose=3.
@@ -82,4 +84,12 @@ for n in 1000 10000; do
         "IPv4 5-tuple, $n rules, bulk (DPDK best: $dpdk_alg)" "$ours" "$dpdk" "cycles/pkt" \
         "IPv4 5-tuple, $n rules, runtime memory" "$mem" "$dpdk_mem" "MiB" \
         "IPv4 5-tuple, $n rules, build time" "$build_ms" "-" "ms"
+    if [ "$repeat" -gt 1 ]; then
+        printf 'RUNS\t%s\t%s\t%s\n' \
+            "IPv4 5-tuple, $n rules, bulk (DPDK best: $dpdk_alg)" ours "${ours_runs[*]}" \
+            "IPv4 5-tuple, $n rules, build time" ours "${build_runs[*]}" >&2
+        if [ ${#dpdk_runs[@]} -gt 0 ]; then
+            printf 'RUNS\t%s\tdpdk\t%s\n' "IPv4 5-tuple, $n rules, bulk (DPDK best: $dpdk_alg)" "${dpdk_runs[*]}" >&2
+        fi
+    fi
 done

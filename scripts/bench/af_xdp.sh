@@ -16,6 +16,8 @@
 #    fixed frame count, for ours, testpmd and the kernel path. Loss = frames the generator put
 #    into fpxAg (its tx_packets + tx_dropped) minus frames counted on fpxBc. Row: percent lost
 #    (median over LOSS_RUNS), ours and testpmd; the kernel path's loss goes to stderr.
+# Where a row has several runs (RUNS > 1, LOSS_RUNS > 1), each side's runs in the row's unit go to
+# stderr as RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ... (scripts/bench.sh's spread column).
 #
 #   RUNS=5 SECS=6 scripts/bench/af_xdp.sh              QUICK=1 scripts/bench/af_xdp.sh
 #   GEN=trafgen|pktgen|both (default both)              LOSS_PCTS="25 50 75" LOSS_SECS=5 LOSS_RUNS=3
@@ -233,7 +235,14 @@ for gen in "${GENS[@]}"; do
         printf "af_xdp bench: %s medians: offered %.3f Mpps, ours %.3f, testpmd %.3f, kernel XDP_REDIRECT %.3f\n", gen, g/1e6, o/1e6, d/1e6, k/1e6
         if (k > 0) printf "af_xdp bench: %s, of the kernel ceiling: ours %.0f%%, testpmd %.0f%%\n", gen, 100*o/k, 100*d/k
     }' >&2
-    printf 'ROW\tio fwd 64B veth->AF_XDP->veth (1 core), %s\t%s\t%s\tns/packet\n' "$gen" "$(ns "$o")" "$(ns "$d")"
+    row_case="io fwd 64B veth->AF_XDP->veth (1 core), $gen"
+    printf 'ROW\t%s\t%s\t%s\tns/packet\n' "$row_case" "$(ns "$o")" "$(ns "$d")"
+    if [ "$RUNS" -gt 1 ]; then
+        for side in ours dpdk; do
+            printf 'RUNS\t%s\t%s\t%s\n' "$row_case" "$side" "$(awk -v g="$gen" -v n="$side" \
+                '$1 == g && $2 == n && $3 + 0 > 0 { printf "%s%.2f", sep, 1e9 / $3; sep = " " }' "$TMP/results")" >&2
+        done
+    fi
 done
 
 if [ "$LOSS" = 1 ]; then
@@ -259,6 +268,13 @@ if [ "$LOSS" = 1 ]; then
         lmed() { awk -v p="$pct" -v n="$1" '$1 == p && $2 == n { print $3 }' "$TMP/loss" | median; }
         lo=$(lmed ours); ld=$(lmed dpdk); lk=$(lmed kernel)
         echo "af_xdp bench: loss at $pct% of max ($pps pps), medians: ours $lo%, testpmd $ld%, kernel XDP_REDIRECT $lk%" >&2
-        printf 'ROW\tloss at %s%% of trafgen max rate, io fwd veth->AF_XDP->veth, RX ring %s\t%.3f\t%.3f\t%% lost\n' "$pct" "$RXD" "$lo" "$ld"
+        row_case="loss at $pct% of trafgen max rate, io fwd veth->AF_XDP->veth, RX ring $RXD"
+        printf 'ROW\t%s\t%.3f\t%.3f\t%% lost\n' "$row_case" "$lo" "$ld"
+        if [ "$LOSS_RUNS" -gt 1 ]; then
+            for side in ours dpdk; do
+                printf 'RUNS\t%s\t%s\t%s\n' "$row_case" "$side" "$(awk -v p="$pct" -v n="$side" \
+                    '$1 == p && $2 == n { printf "%s%.3f", sep, $3; sep = " " }' "$TMP/loss")" >&2
+            done
+        fi
     done
 fi

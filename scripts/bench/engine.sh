@@ -14,7 +14,8 @@
 # both ports together; the row is the median over runs. Prints on stdout, per the protocol of
 # scripts/bench-vs-dpdk.sh:
 #   ROW<TAB>io_fwd_null_1core_burst32<TAB>ours<TAB>dpdk<TAB>ns/packet      (ns/packet = 1000 / Mpps)
-# and the Mpps (per run and medians) on stderr.
+# and the Mpps (per run and medians) on stderr, with, for RUNS > 1, per row and side, the runs in
+# the row's unit: RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ...  (scripts/bench.sh's spread column).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -71,5 +72,19 @@ med() { printf '%s\n' "$@" | grep -v '^-$' | median; }
 om32=$(med "${o32[@]}"); m32=$(med "${d32[@]}"); om64=$(med "${o64[@]}"); m64=$(med "${d64[@]}")
 log "median Mpps: burst 32: ferroplane $om32, testpmd $m32; burst 64: ferroplane $om64, testpmd $m64 (lcores $LCORES, $RUNS runs of $SECS s)"
 ns() { awk -v m="$1" 'BEGIN { if (m == "-" || m + 0 == 0) print "-"; else printf "%.3f\n", 1000 / m }'; }
+# runs_ns MPPS...: the runs in ns/packet (runs without a rate left out), space separated.
+runs_ns() { printf '%s\n' "$@" | awk '$1 != "-" && $1 + 0 > 0 { printf "%s%.3f", sep, 1000 / $1; sep = " " }'; }
 printf 'ROW\tio_fwd_null_1core_burst32\t%s\t%s\tns/packet\n' "$(ns "$om32")" "$(ns "$m32")"
 printf 'ROW\tio_fwd_null_1core_burst64\t%s\t%s\tns/packet\n' "$(ns "$om64")" "$(ns "$m64")"
+# runs_line CASE SIDE MPPS...: the RUNS line of one row and side (none without any rate).
+runs_line() {
+    local list
+    list=$(runs_ns "${@:3}")
+    if [ -n "$list" ]; then printf 'RUNS\t%s\t%s\t%s\n' "$1" "$2" "$list" >&2; fi
+}
+if [ "$RUNS" -gt 1 ]; then
+    runs_line io_fwd_null_1core_burst32 ours "${o32[@]}"
+    runs_line io_fwd_null_1core_burst32 dpdk "${d32[@]}"
+    runs_line io_fwd_null_1core_burst64 ours "${o64[@]}"
+    runs_line io_fwd_null_1core_burst64 dpdk "${d64[@]}"
+fi

@@ -18,6 +18,8 @@
 # Env: QUICK=1 (no effect on DPDK's fixed run; ours uses 200k keys), BENCH_CPU (default 1),
 # HASH_PERF_ADD_RUNS (default 3), BENCH_RT=1 (both sides at real-time priority, chrt -f 10, so
 # nothing else on the core preempts them; it starves everything else on that core meanwhile).
+# The add rows' fills (our side, when there are several) go to stderr as
+# RUNS<TAB>case<TAB>ours<TAB>v1 v2 ... (scripts/bench.sh's spread column); the rest runs once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rt=()
@@ -37,10 +39,12 @@ trap 'rm -rf "$tmp"' EXIT
 echo "hash: running ours on cpu $cpu ($keys keys)" >&2
 "${rt[@]}" taskset -c "$cpu" "$ours_bin" "$keys" > "$tmp/ours.txt" 2> "$tmp/ours.err" || { cat "$tmp/ours.err" >&2; exit 1; }
 cat "$tmp/ours.err" >&2
+mv "$tmp/ours.err" "$tmp/ours.fills"
 small_keys=$(( (1 << 19) * 3 / 4 ))
 echo "hash: running ours on cpu $cpu ($small_keys keys, 2^19 slots: DPDK's table and load)" >&2
 "${rt[@]}" taskset -c "$cpu" "$ours_bin" "$small_keys" $((1 << 19)) > "$tmp/small.txt" 2> "$tmp/ours.err" || { cat "$tmp/ours.err" >&2; exit 1; }
 cat "$tmp/ours.err" >&2
+mv "$tmp/ours.err" "$tmp/small.fills"
 ours() { awk -F'\t' -v k="$1" '$1 ~ k { print $2; exit }' "$tmp/ours.txt"; }
 small() { awk -F'\t' -v k="$1" '$1 ~ k { print $2; exit }' "$tmp/small.txt"; }
 
@@ -80,5 +84,17 @@ printf 'ROW\t%s\t%s\t%s\t%s\n' \
     "2^19 slots, 75% (DPDK's table): lookup hit, bulk 16" "$(small 'bulk16 hit')" "$dpdk_bulk" "cycles/lookup" \
     "2^19 slots, 75% (DPDK's table): add" "$(small ', add$')" "$dpdk_add" "cycles/add" \
     "5-tuple 13B add, thread CPU time (ours only)" "$(ours 'add thread-cpu-ns')" "-" "ns/add"
+# fill_runs CASE FILE FIELD: the fills in FILE (hash_perf's stderr lines "hash_perf: fill N:
+# C cycles, T thread-cpu-ns per add"), FIELD 1 (cycles per add) or 2 (thread CPU ns per add),
+# as a RUNS line for CASE when there are several.
+fill_runs() {
+    local v
+    v=$(sed -n 's/^hash_perf: fill [0-9]*: \([0-9.]*\) cycles, \([0-9.]*\) thread-cpu-ns per add$/\1 \2/p' "$2" \
+        | awk -v f="$3" '{ printf "%s%s", sep, $f; sep = " " }')
+    if [ "$(wc -w <<<"$v")" -gt 1 ]; then printf 'RUNS\t%s\tours\t%s\n' "$1" "$v" >&2; fi
+}
+fill_runs "5-tuple 13B add to 95% of 2^20 (ours only: DPDK's autotest adds to 75%, see the 2^19 row)" "$tmp/ours.fills" 1
+fill_runs "2^19 slots, 75% (DPDK's table): add" "$tmp/small.fills" 1
+fill_runs "5-tuple 13B add, thread CPU time (ours only)" "$tmp/ours.fills" 2
 mem=$(awk -F'\t' '$1 == "memory_bytes" { printf "%.1f", $2 / 1048576 }' "$tmp/ours.txt")
 printf 'ROW\t%s\t%s\t%s\t%s\n' "table memory ($keys keys)" "$mem" "-" "MiB"

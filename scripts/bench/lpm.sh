@@ -10,7 +10,8 @@
 # The machine is shared and noisy, so every run is repeated REPEAT times (default 3; lpm_perf_autotest
 # and our matching table LPM_REPEAT times, default 1, as one DPDK run takes minutes), DPDK and
 # ours alternating, and each row reports the median over the repeats for both sides (the
-# lower middle value for an even count).
+# lower middle value for an even count). Where a row has several runs on a side, their values go
+# to stderr as RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ... (scripts/bench.sh's spread column).
 #
 # BENCH_RT=1 runs both sides (DPDK's tests and ours) at real-time priority (chrt -f 10), so
 # other processes on the core cannot preempt them: the figures then measure the code, not the
@@ -48,15 +49,38 @@ dpdk() {
 median() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", v[int((NR + 1) / 2)] }'
 }
-# field NAME 'regex': the median over repeats of the first number after the regex
+# with_runs: the numbers on stdin (one per line, in run order) as "MEDIAN|v1 v2 ...", for row
+with_runs() {
+    local v
+    v=$(cat)
+    if [ -n "$v" ]; then printf '%s|%s' "$(median <<<"$v")" "$(echo $v)"; fi
+}
+# The run files of NAME in run order (NAME.1.txt, NAME.2.txt, ..., NAME.10.txt).
+run_files() { ls -v "$work/$1".*.txt; }
+# field NAME 'regex': the median over repeats of the first number after the regex, with the runs
 field() {
-    cat "$work/$1".*.txt | sed -n "s/.*$2[^0-9]*\([0-9.e+]*\).*/\1/p" | median
+    # shellcheck disable=SC2046
+    cat $(run_files "$1") | sed -n "s/.*$2[^0-9]*\([0-9.e+]*\).*/\1/p" | with_runs
 }
-# ourfield NAME key: the median over repeats of lpm_perf's value for key
+# ourfield NAME key: the median over repeats of lpm_perf's value for key, with the runs
 ourfield() {
-    cat "$work/$1".*.txt | awk -F'\t' -v k="$2" '$1 == k { print $2 }' | median
+    # shellcheck disable=SC2046
+    cat $(run_files "$1") | awk -F'\t' -v k="$2" '$1 == k { print $2 }' | with_runs
 }
-row() { printf 'ROW\t%s\t%s\t%s\t%s\n' "$1" "${2:--}" "${3:--}" "$4"; }
+# val CMD...: the median alone of field or ourfield
+val() { local x; x=$("$@"); echo "${x%%|*}"; }
+# row CASE OURS DPDK UNIT, OURS and DPDK a value or "MEDIAN|v1 v2 ..." from field/ourfield: prints
+# the ROW line, and a RUNS line per side that has more than one run.
+row() {
+    printf 'ROW\t%s\t%s\t%s\t%s\n' "$1" "$(o=${2%%|*}; echo "${o:--}")" "$(d=${3%%|*}; echo "${d:--}")" "$4"
+    local side runs
+    for side in ours dpdk; do
+        if [ $side = ours ]; then runs=$2; else runs=$3; fi
+        case $runs in *"|"*) runs=${runs#*|} ;; *) continue ;; esac
+        # shellcheck disable=SC2086
+        if [ $(set -- $runs; echo $#) -gt 1 ]; then printf 'RUNS\t%s\t%s\t%s\n' "$1" "$side" "$runs" >&2; fi
+    done
+}
 
 if [ "${QUICK:-0}" != 1 ]; then
     for r in $(seq "$lpm_repeat"); do
@@ -110,7 +134,7 @@ row "v6 delete, thread CPU (ours only)" "$(ourfield our6 delete_cpu_ns)" "-" ns/
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 if [ "${QUICK:-0}" != 1 ]; then
     row "lpm4 memory (tables + rules)" \
-        "$(awk -v a="$(ourfield our4 mem_tables_mib)" -v b="$(ourfield our4 mem_rules_mib)" 'BEGIN { printf "%.1f", a + b }')" \
+        "$(awk -v a="$(val ourfield our4 mem_tables_mib)" -v b="$(val ourfield our4 mem_rules_mib)" 'BEGIN { printf "%.1f", a + b }')" \
         "$(mib $(( (1 << 24) * 4 + 2048 * 256 * 4 + 2000000 * 8 )))" MiB
 fi
 row "fib4 memory (tables only)" "$(ourfield our4fib mem_tables_mib)" "$(mib $(( (1 << 24) * 4 + 65535 * 256 * 4 )))" MiB

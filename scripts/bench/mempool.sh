@@ -18,7 +18,9 @@
 #     dpdk-test --no-pci --in-memory -l 0-1 (mempool_perf_autotest)
 # instead and takes the raw rows from its output (wall-clock rates; mbuf rows then have no DPDK number).
 #
-# Both sides run REPEAT times (default 3), alternating, and each row is the median.
+# Both sides run REPEAT times (default 3), alternating, and each row is the median; with several
+# runs, each row's per-run values (ns/object) go to stderr as RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ...
+# (scripts/bench.sh's spread column).
 #
 # Env: QUICK=1 (short runs, fewer cases, one repetition), SECS=<CPU seconds per case> (default 1),
 #      REPEAT=<runs of each side> (default 3),
@@ -230,6 +232,11 @@ median() {
         '$1 == k && $2 == c && $3 == n && $4 == g && $5 == p && $6 == kp { print $7 }' \
         | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
+# ns/object of every run of one case, in run order, space separated (same arguments as median)
+runs_ns() {
+    key "$1" | awk -v k="$2" -v c="$3" -v n="$4" -v g="$5" -v p="$6" -v kp="$7" \
+        '$1 == k && $2 == c && $3 == n && $4 == g && $5 == p && $6 == kp && $7 > 0 { printf "%s%.3f", sep, 1e9 / $7; sep = " " }'
+}
 key "$work/ours.txt" | awk '!seen[$1 FS $2 FS $3 FS $4 FS $5 FS $6]++' | while read -r kind cache cores get put keep _; do
     [ "$get" = "$put" ] || continue
     rate=$(median "$work/ours.txt" "$kind" "$cache" "$cores" "$get" "$put" "$keep")
@@ -239,5 +246,11 @@ key "$work/ours.txt" | awk '!seen[$1 FS $2 FS $3 FS $4 FS $5 FS $6]++' | while r
     what="get+put"
     [ "$kind" = mbuf ] && what="mbuf alloc+free"
     if [ "$cache" = 0 ]; then cdesc="no cache"; else cdesc="cache $cache"; fi
-    printf 'ROW\t%s bulk %s keep %s, %s, %s core(s)\t%s\t%s\tns/object\n' "$what" "$get" "$keep" "$cdesc" "$cores" "$ours_ns" "$dpdk_ns"
+    name=$(printf '%s bulk %s keep %s, %s, %s core(s)' "$what" "$get" "$keep" "$cdesc" "$cores")
+    printf 'ROW\t%s\t%s\t%s\tns/object\n' "$name" "$ours_ns" "$dpdk_ns"
+    if [ "$repeat" -gt 1 ]; then
+        printf 'RUNS\t%s\tours\t%s\n' "$name" "$(runs_ns "$work/ours.txt" "$kind" "$cache" "$cores" "$get" "$put" "$keep")" >&2
+        theirs_runs=$(runs_ns "$work/dpdk.txt" "$kind" "$cache" "$cores" "$get" "$put" "$keep")
+        if [ -n "$theirs_runs" ]; then printf 'RUNS\t%s\tdpdk\t%s\n' "$name" "$theirs_runs" >&2; fi
+    fi
 done

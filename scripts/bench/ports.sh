@@ -13,7 +13,9 @@
 #   scripts/bench/ports.sh            # 5 s per measurement
 #   QUICK=1 scripts/bench/ports.sh    # 2 s, to prove the script works
 # Env: CASES=null,ring,af_packet (which rows; default all), REPEAT=N (each side runs N times,
-#      alternating; a row is the median; default 1), PORTFWD_BIN=<prebuilt portfwd example>
+#      alternating; a row is the median; default 1; with N > 1 the runs of each row, in ns/pkt,
+#      go to stderr as RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ..., for scripts/bench.sh's spread
+#      column), PORTFWD_BIN=<prebuilt portfwd example>
 #      (e.g. to compare two builds; else built with cargo --release).
 # Needs root for the af_packet case (skipped with a message otherwise).
 set -euo pipefail
@@ -71,7 +73,8 @@ testpmd() {
              }'
 }
 
-# both "ours args" "testpmd args" -> sets o and d to the medians of REPEAT alternating runs
+# both "ours args" "testpmd args" -> sets o and d to the medians of REPEAT alternating runs, and
+# o_runs and d_runs to the runs (Mpps, space separated)
 both() {
     local os="" ds="" i
     for i in $(seq "$REPEAT"); do
@@ -80,29 +83,38 @@ both() {
     done
     o=$(grep . <<<"$os" | median || true)
     d=$(grep . <<<"$ds" | median || true)
-    [ "$REPEAT" -gt 1 ] && log "runs: ours [$(echo $os)] dpdk [$(echo $ds)] Mpps"
+    o_runs=$(echo $os) d_runs=$(echo $ds)
+    [ "$REPEAT" -gt 1 ] && log "runs: ours [$o_runs] dpdk [$d_runs] Mpps"
     return 0
 }
 
-row() { # case ours_mpps dpdk_mpps
+row() { # case ours_mpps dpdk_mpps [ours_runs_mpps dpdk_runs_mpps]
     local c=$1 o=$2 d=$3
     log "$(printf '%-10s ours %8s Mpps   dpdk-testpmd %8s Mpps' "$c" "${o:--}" "${d:--}")"
-    awk -v c="$c" -v o="$o" -v d="$d" 'BEGIN {
+    awk -v c="$c" -v o="$o" -v d="$d" -v ours_runs="${4:-}" -v dpdk_runs="${5:-}" '
+        # the runs in ns/pkt (runs without a rate left out); a RUNS line where there are several
+        function runs(side, list,   v, n, i, out, k) {
+            n = split(list, v, " "); out = ""; k = 0
+            for (i = 1; i <= n; i++) if (v[i] + 0 > 0) { out = out (k++ ? " " : "") sprintf("%.3f", 1000 / v[i]) }
+            if (n > 1 && k > 0) printf "RUNS\t%s\t%s\t%s\n", c, side, out > "/dev/stderr"
+        }
+        BEGIN {
         oo = (o == "" || o + 0 == 0) ? "-" : sprintf("%.3f", 1000 / o)
         dd = (d == "" || d + 0 == 0) ? "-" : sprintf("%.3f", 1000 / d)
-        printf "ROW\t%s\t%s\t%s\tns/pkt\n", c, oo, dd }'
+        printf "ROW\t%s\t%s\t%s\tns/pkt\n", c, oo, dd
+        runs("ours", ours_runs); runs("dpdk", dpdk_runs) }'
 }
 
 # --- null -------------------------------------------------------------------------------
 if want null; then
     both "null:size=64 null:size=64" "--vdev net_null0 --vdev net_null1"
-    row "null io fwd 64B" "$o" "$d"
+    row "null io fwd 64B" "$o" "$d" "$o_runs" "$d_runs"
 fi
 
 # --- ring -------------------------------------------------------------------------------
 if want ring; then
     both "ring:name=bench$$ ring:name=bench$$ --prefill 128" "--vdev net_ring0 --vdev net_ring1 -- --tx-first"
-    row "ring io fwd 64B" "$o" "$d"
+    row "ring io fwd 64B" "$o" "$d" "$o_runs" "$d_runs"
 fi
 
 # --- af_packet on veth --------------------------------------------------------------------

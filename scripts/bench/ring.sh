@@ -136,3 +136,23 @@ awk -F'\t' -v OFS='\t' -v runs="$runs" '
     }
     END { for (c in dpdk) if (!(c in seen)) print "ring.sh: DPDK row without ours: " c > "/dev/stderr" }
 ' "$tmp/dpdk.median" "$tmp/ours.median" "$tmp/dpdk.min" "$tmp/ours.min" "$tmp/order"
+# Per-run values of every row (both sides, in run order) on stderr, for scripts/bench.sh's spread
+# column: RUNS<TAB>case<TAB>ours|dpdk<TAB>v1 v2 ... (the "best of N" rows take the same runs).
+if [ "$runs" -gt 1 ]; then
+    awk -F'\t' -v OFS='\t' -v runs="$runs" '
+        FNR == 1 { side = (FILENAME == ARGV[1]) ? "ours" : "dpdk" }
+        { v[$1, side] = v[$1, side] (n_runs[$1, side]++ ? " " : "") $2 }
+        side == "ours" && !seen[$1]++ { order[++n] = $1 }
+        END {
+            for (i = 1; i <= n; i++) {
+                c = order[i]
+                best = c; sub(/\(2 cores\)$/, "(2 cores, best of " runs ")", best)
+                for (s = 0; s < 2; s++) {
+                    side = s ? "dpdk" : "ours"
+                    if (!((c, side) in v)) continue
+                    print "RUNS", c, side, v[c, side]
+                    if (c ~ /\(2 cores\)$/) print "RUNS", best, side, v[c, side]
+                }
+            }
+        }' "$tmp/ours.tsv" "$tmp/dpdk.tsv" >&2
+fi
