@@ -15,6 +15,7 @@
  *                 the arrival queue's socket and let the engine steer in
  *                 software (default), pass to the kernel, or drop. Mismatches
  *                 are counted.
+ *      A table with no rule (its count in `config` is 0) is not looked up.
  *   2. Filters: ARP goes to the kernel unless the config says otherwise;
  *      frames that are neither IPv4 nor IPv6 (nor ARP) go to the kernel.
  *   3. Everything else goes to the socket of the arrival queue; when no socket
@@ -74,9 +75,16 @@ struct fp_rule {
 	__u64 bytes;
 };
 
+/* Keep in sync with ConfigState::encode in af_xdp/xdp.rs. The rule counts are kept by
+ * the driver (incremented before a rule is inserted, decremented after it is deleted), so a
+ * table whose count is 0 holds no rule and its lookup, and the key building, are skipped: the
+ * common case of no flow-director rules costs no hash lookup per frame. */
 struct fp_config {
 	__u32 arp_to_xsk;      /* 0: ARP to the kernel; 1: ARP like any other frame */
 	__u32 mismatch_policy; /* FP_MISMATCH_* */
+	__u32 n_ethertype;     /* rules in rules_ethertype */
+	__u32 n_5tuple;        /* rules in rules_5tuple */
+	__u32 n_dst;           /* rules in rules_dst */
 };
 
 struct {
@@ -197,9 +205,16 @@ int xdp_steer(struct xdp_md *ctx)
 		}
 	}
 
-	r = bpf_map_lookup_elem(&rules_ethertype, &proto);
-	if (r)
-		return apply(ctx, r, len, cfg);
+	/* Without the config (never, for a 1-entry array) assume every table has rules. */
+	__u32 n_eth = cfg ? cfg->n_ethertype : 1;
+	__u32 n_5 = cfg ? cfg->n_5tuple : 1;
+	__u32 n_dst = cfg ? cfg->n_dst : 1;
+
+	if (n_eth) {
+		r = bpf_map_lookup_elem(&rules_ethertype, &proto);
+		if (r)
+			return apply(ctx, r, len, cfg);
+	}
 
 	if (proto == ETH_P_ARP) {
 		if (cfg && cfg->arp_to_xsk)
@@ -208,18 +223,16 @@ int xdp_steer(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	struct fp_key5 k5 = {};
+	/* Header checks (and their parse-error verdicts) come first, rules or not. */
 	void *l4;
+	__u8 l4proto;
 	if (proto == ETH_P_IP) {
 		struct iphdr *ip = l3;
 		if ((void *)(ip + 1) > end) {
 			count(FP_STAT_PARSE_ERROR);
 			return XDP_PASS;
 		}
-		__builtin_memcpy(k5.src, &ip->saddr, 4);
-		__builtin_memcpy(k5.dst, &ip->daddr, 4);
-		k5.proto = ip->protocol;
-		k5.family = 4;
+		l4proto = ip->protocol;
 		l4 = l3 + ip->ihl * 4;
 		/* Non-first fragments carry no ports: they match with ports 0. */
 		if (ip->frag_off & bpf_htons(0x1fff))
@@ -230,38 +243,62 @@ int xdp_steer(struct xdp_md *ctx)
 			count(FP_STAT_PARSE_ERROR);
 			return XDP_PASS;
 		}
-		__builtin_memcpy(k5.src, &ip6->saddr, 16);
-		__builtin_memcpy(k5.dst, &ip6->daddr, 16);
-		k5.proto = ip6->nexthdr;
-		k5.family = 6;
+		l4proto = ip6->nexthdr;
 		l4 = ip6 + 1;
 	} else {
 		count(FP_STAT_PASS_NON_IP);
 		return XDP_PASS;
 	}
+	int ports = l4 && (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP ||
+			   l4proto == IPPROTO_SCTP);
+	if (ports && l4 + 4 > end) {
+		count(FP_STAT_PARSE_ERROR);
+		return XDP_PASS;
+	}
 
-	if (l4 && (k5.proto == IPPROTO_TCP || k5.proto == IPPROTO_UDP ||
-		   k5.proto == IPPROTO_SCTP)) {
-		if (l4 + 4 > end) {
-			count(FP_STAT_PARSE_ERROR);
+	if (!n_5 && !n_dst)
+		return to_socket(ctx);
+
+	struct fp_key5 k5 = {};
+	k5.proto = l4proto;
+	if (proto == ETH_P_IP) {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > end) /* checked above; for the verifier */
 			return XDP_PASS;
-		}
+		__builtin_memcpy(k5.src, &ip->saddr, 4);
+		__builtin_memcpy(k5.dst, &ip->daddr, 4);
+		k5.family = 4;
+	} else {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > end) /* checked above; for the verifier */
+			return XDP_PASS;
+		__builtin_memcpy(k5.src, &ip6->saddr, 16);
+		__builtin_memcpy(k5.dst, &ip6->daddr, 16);
+		k5.family = 6;
+	}
+	if (ports) {
+		if (l4 + 4 > end) /* checked above; for the verifier */
+			return XDP_PASS;
 		k5.sport = *(__u16 *)l4;
 		k5.dport = *(__u16 *)(l4 + 2);
 	}
 
-	r = bpf_map_lookup_elem(&rules_5tuple, &k5);
-	if (r)
-		return apply(ctx, r, len, cfg);
+	if (n_5) {
+		r = bpf_map_lookup_elem(&rules_5tuple, &k5);
+		if (r)
+			return apply(ctx, r, len, cfg);
+	}
 
-	struct fp_key_dst kd = {};
-	__builtin_memcpy(kd.dst, k5.dst, 16);
-	kd.dport = k5.dport;
-	kd.proto = k5.proto;
-	kd.family = k5.family;
-	r = bpf_map_lookup_elem(&rules_dst, &kd);
-	if (r)
-		return apply(ctx, r, len, cfg);
+	if (n_dst) {
+		struct fp_key_dst kd = {};
+		__builtin_memcpy(kd.dst, k5.dst, 16);
+		kd.dport = k5.dport;
+		kd.proto = k5.proto;
+		kd.family = k5.family;
+		r = bpf_map_lookup_elem(&rules_dst, &kd);
+		if (r)
+			return apply(ctx, r, len, cfg);
+	}
 
 	return to_socket(ctx);
 }

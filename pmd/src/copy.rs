@@ -48,7 +48,14 @@ pub(crate) fn mbuf_from_bytes(
     data: &[u8],
     ts_nanos: Option<u64>,
 ) -> Option<Mbuf> {
-    mbuf_from_parts(stash, pool, &[data], ts_nanos)
+    let mut head = stash.take(pool)?;
+    // The common case: one buffer holds the frame (no parts loop, no chain).
+    if data.len() <= head.tailroom() {
+        head.append(data.len()).ok()?.copy_from_slice(data);
+        stamp(&mut head, ts_nanos);
+        return Some(head);
+    }
+    fill(stash, pool, head, &[data], ts_nanos)
 }
 
 /// Like [`mbuf_from_bytes`] for a frame given as consecutive parts.
@@ -58,7 +65,18 @@ pub(crate) fn mbuf_from_parts(
     parts: &[&[u8]],
     ts_nanos: Option<u64>,
 ) -> Option<Mbuf> {
-    let mut head = stash.take(pool)?;
+    let head = stash.take(pool)?;
+    fill(stash, pool, head, parts, ts_nanos)
+}
+
+/// Appends `parts` to the empty mbuf `head`, chaining segments taken from the stash as needed.
+fn fill(
+    stash: &mut Stash,
+    pool: &Mempool,
+    mut head: Mbuf,
+    parts: &[&[u8]],
+    ts_nanos: Option<u64>,
+) -> Option<Mbuf> {
     let mut room = head.tailroom();
     let mut tail: Option<Mbuf> = None; // the segment being filled, when not the head
     for part in parts {
@@ -85,13 +103,19 @@ pub(crate) fn mbuf_from_parts(
     if let Some(t) = tail.take() {
         head.chain(t).ok()?;
     }
+    stamp(&mut head, ts_nanos);
+    Some(head)
+}
+
+/// Sets the RX timestamp of a fresh packet, when there is one.
+#[inline]
+fn stamp(m: &mut Mbuf, ts_nanos: Option<u64>) {
     if let Some(ts) = ts_nanos
-        && let Some(info) = head.info_mut()
+        && let Some(info) = m.info_mut()
     {
         info.timestamp = ts;
         info.ol_flags.insert(OffloadFlags::RX_TIMESTAMP);
     }
-    Some(head)
 }
 
 /// The segments of a packet as byte slices (up to 8; longer chains are linearised into
@@ -147,6 +171,18 @@ mod tests {
         let (parts, k) = segments(&m, &mut spill);
         assert_eq!(parts[..k].concat(), want);
         drop(m);
+        // One buffer's worth (the fast path) and one byte more (a chain of two).
+        for (len, segs) in [(128, 1), (129, 2)] {
+            let data: Vec<u8> = (0..len as u32).map(|x| (x * 13) as u8).collect();
+            let m = mbuf_from_bytes(&mut stash, &pool, &data, Some(7)).unwrap();
+            assert_eq!((m.pkt_len(), m.nb_segs()), (len, segs));
+            let (parts, k) = segments(&m, &mut spill);
+            assert_eq!(parts[..k].concat(), data);
+            assert_eq!(m.info().timestamp, 7);
+            assert!(m.info().ol_flags.contains(OffloadFlags::RX_TIMESTAMP));
+            let m = mbuf_from_bytes(&mut stash, &pool, &data, None).unwrap();
+            assert!(!m.info().ol_flags.contains(OffloadFlags::RX_TIMESTAMP));
+        }
         // Running out of mbufs midway frees what was taken.
         let big = vec![1u8; 128 * 70];
         assert!(mbuf_from_bytes(&mut stash, &pool, &big, None).is_none());

@@ -174,28 +174,51 @@ pub(crate) fn open(
     }))
 }
 
+impl PcapRx {
+    /// Replays frames from memory into `burst`: a loop of its own, without the per-frame
+    /// source dispatch of the file path.
+    fn rx_memory(&mut self, burst: &mut MbufBurst) -> (usize, usize) {
+        let Source::Memory { data, frames, next } = &mut self.source else {
+            return (0, 0);
+        };
+        let (mut got, mut bytes) = (0, 0);
+        let mut i = *next;
+        while !burst.is_full() {
+            let (off, len, ts) = frames[i];
+            let Some(m) =
+                mbuf_from_bytes(&mut self.stash, &self.pool, &data[off..off + len], Some(ts))
+            else {
+                self.stats.add_alloc_failures(1);
+                break;
+            };
+            if let Err(m) = burst.push(m) {
+                self.stash.give_back(m);
+                break;
+            }
+            i += 1;
+            if i == frames.len() {
+                i = 0;
+            }
+            got += 1;
+            bytes += len;
+        }
+        *next = i;
+        (got, bytes)
+    }
+}
+
 impl RxQueue for PcapRx {
     fn rx_burst(&mut self, burst: &mut MbufBurst) -> usize {
+        if let Source::Memory { .. } = self.source {
+            let (got, bytes) = self.rx_memory(burst);
+            self.stats.add_rx(got as u64, bytes as u64);
+            return got;
+        }
         let mut got = 0;
         let mut bytes = 0;
         while !burst.is_full() {
             let m = match &mut self.source {
-                Source::None => break,
-                Source::Memory { data, frames, next } => {
-                    let (off, len, ts) = frames[*next];
-                    let m = mbuf_from_bytes(
-                        &mut self.stash,
-                        &self.pool,
-                        &data[off..off + len],
-                        Some(ts),
-                    );
-                    if m.is_none() {
-                        self.stats.add_alloc_failures(1);
-                        break;
-                    }
-                    *next = (*next + 1) % frames.len();
-                    m
-                }
+                Source::None | Source::Memory { .. } => break,
                 Source::File(reader) => {
                     let Some(r) = reader else { break };
                     let h = match r.next_header() {
@@ -252,15 +275,24 @@ impl TxQueue for PcapTx {
             return n;
         };
         let (mut sent, mut bytes) = (0u64, 0u64);
-        let now = now_nanos();
+        // The clock is read at most once per burst, and only for a packet without an RX
+        // timestamp (a replayed pcap has them all).
+        let mut now = None;
         for m in burst.iter() {
-            let ts = if m.info().ol_flags.contains(OffloadFlags::RX_TIMESTAMP) {
-                m.info().timestamp
+            let info = m.info();
+            let ts = if info.ol_flags.contains(OffloadFlags::RX_TIMESTAMP) {
+                info.timestamp
             } else {
-                now
+                *now.get_or_insert_with(now_nanos)
             };
-            let (parts, k) = segments(m, &mut self.spill);
-            match w.write_record(ts, &parts[..k]) {
+            // One segment (the common case): no segments array.
+            let r = if m.nb_segs() == 1 {
+                w.write_frame(ts, m.data())
+            } else {
+                let (parts, k) = segments(m, &mut self.spill);
+                w.write_record(ts, &parts[..k])
+            };
+            match r {
                 Ok(()) => {
                     sent += 1;
                     bytes += m.pkt_len() as u64;

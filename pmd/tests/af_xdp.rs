@@ -595,3 +595,169 @@ fn af_xdp_tx_backlog_drains_in_one_flush() {
     port.close().unwrap();
     assert_eq!(p.in_use(), 0);
 }
+
+/// An Ethernet/IPv6/UDP frame from fd00::1 to fd00::2 with `tag` as the first payload bytes.
+fn udp6_frame(tag: u32, sport: u16, dport: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x0b, 0x02, 0, 0, 0, 0, 0x0a, 0x86, 0xdd]);
+    let payload = 8 + 16u16;
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&payload.to_be_bytes());
+    f.extend_from_slice(&[17, 64]);
+    let src: std::net::Ipv6Addr = "fd00::1".parse().unwrap();
+    let dst: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&payload.to_be_bytes());
+    f.extend_from_slice(&[0, 0]); // no checksum: XDP does not check it
+    f.extend_from_slice(&tag.to_be_bytes());
+    f.extend_from_slice(&[0; 12]);
+    f
+}
+
+fn tag6_of(f: &[u8]) -> Option<u32> {
+    (f.len() >= 66 && f[12..14] == [0x86, 0xdd] && f[20] == 17)
+        .then(|| u32::from_be_bytes([f[62], f[63], f[64], f[65]]))
+}
+
+#[test]
+fn af_xdp_flow_rule_counts_skip_empty_tables_and_removal_restores_delivery() {
+    if !privileged("af_xdp_flow_rule_counts_skip_empty_tables_and_removal_restores_delivery") {
+        return;
+    }
+    let ns = Netns::new().unwrap();
+    let veth = VethPair::with_peer_in(&ns, 1).unwrap();
+    let p = pool("fdcount", 2048);
+    let xcfg = AfXdpConfig::from_devargs(
+        &ferroplane_pmd::DevArgs::parse(&format!(
+            "af_xdp:iface={},queues=1,fill_ring=512",
+            veth.host()
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut port = AfXdpPort::open(&xcfg, &p, PortDefaults::default(), "test").unwrap();
+    let fdir = port.flow_director().unwrap();
+    let mut q = port.take_rx_queue(0).unwrap();
+    let peer = FrameSocket::open_in(&ns, veth.peer()).unwrap();
+    wait_up(&ns, veth.peer());
+    assert_eq!(fdir.rule_counts().unwrap(), (0, 0, 0));
+
+    // Sends one v4 frame of flow A (5-tuple rules), one of flow B (dst rules) and one v6
+    // frame of flow C per tag; returns the tags of each flow that reached the socket.
+    let mut round = 0u32;
+    let mut send_and_receive = |q: &mut ferroplane_pmd::af_xdp::AfXdpRxQueue| {
+        round += 1;
+        let base = round * 1000;
+        for i in 0..20 {
+            peer.send(&frame(base + i, 1111, 5000, 60)).unwrap();
+            peer.send(&frame(base + 100 + i, 2222, 6000, 60)).unwrap();
+            peer.send(&udp6_frame(base + 200 + i, 3333, 7000)).unwrap();
+        }
+        let got = rx_until(q, 60, Duration::from_millis(400));
+        let v4: Vec<u32> = got.iter().filter_map(|f| tag_of(f)).collect();
+        let v6: Vec<u32> = got.iter().filter_map(|f| tag6_of(f)).collect();
+        let count = |lo: u32, tags: &[u32]| {
+            tags.iter()
+                .filter(|t| (base + lo..base + lo + 20).contains(t))
+                .count()
+        };
+        (count(0, &v4), count(100, &v4), count(200, &v6))
+    };
+
+    let five = FlowMatch::FiveTuple {
+        proto: 17,
+        src: "10.0.0.1".parse().unwrap(),
+        sport: 1111,
+        dst: "10.0.0.2".parse().unwrap(),
+        dport: 5000,
+    };
+    let dst = FlowMatch::Dst {
+        proto: 17,
+        dst: "10.0.0.2".parse().unwrap(),
+        dport: 6000,
+    };
+    let five6 = FlowMatch::FiveTuple {
+        proto: 17,
+        src: "fd00::1".parse().unwrap(),
+        sport: 3333,
+        dst: "fd00::2".parse().unwrap(),
+        dport: 7000,
+    };
+    let rule = |matches, action| FlowRule { matches, action };
+
+    // No rules: everything reaches the socket.
+    assert_eq!(send_and_receive(&mut q), (20, 20, 20));
+
+    // Rules in both IP tables; replacing a rule (same match) does not change the count.
+    fdir.add_rule(&rule(five, FlowAction::Pass)).unwrap();
+    fdir.add_rule(&rule(five, FlowAction::Drop)).unwrap();
+    fdir.add_rule(&rule(dst, FlowAction::Drop)).unwrap();
+    fdir.add_rule(&rule(five6, FlowAction::Drop)).unwrap();
+    fdir.add_rule(&rule(five6, FlowAction::Drop)).unwrap();
+    assert_eq!(fdir.rule_counts().unwrap(), (0, 2, 1));
+    assert_eq!(send_and_receive(&mut q), (0, 0, 0));
+    assert_eq!(fdir.rule_counters(&five).unwrap().unwrap().hits, 20);
+    assert_eq!(fdir.rule_counters(&five6).unwrap().unwrap().hits, 20);
+    assert_eq!(fdir.rule_counters(&dst).unwrap().unwrap().hits, 20);
+
+    // Removing one 5-tuple rule leaves the table looked up for the other.
+    assert!(fdir.remove_rule(&five).unwrap());
+    assert!(!fdir.remove_rule(&five).unwrap());
+    assert_eq!(fdir.rule_counts().unwrap(), (0, 1, 1));
+    assert_eq!(send_and_receive(&mut q), (20, 0, 0));
+
+    // The last 5-tuple rule: the dst table alone still drops flow B.
+    assert!(fdir.remove_rule(&five6).unwrap());
+    assert_eq!(fdir.rule_counts().unwrap(), (0, 0, 1));
+    assert_eq!(send_and_receive(&mut q), (20, 0, 20));
+
+    // The last rule of all: every frame goes to the socket again.
+    assert!(fdir.remove_rule(&dst).unwrap());
+    assert_eq!(fdir.rule_counts().unwrap(), (0, 0, 0));
+    assert_eq!(send_and_receive(&mut q), (20, 20, 20));
+
+    // Ethertype table: IPv4 dropped while the rule is there, back after its removal.
+    fdir.add_rule(&rule(FlowMatch::EtherType(0x0800), FlowAction::Drop))
+        .unwrap();
+    assert_eq!(fdir.rule_counts().unwrap(), (1, 0, 0));
+    assert_eq!(send_and_receive(&mut q), (0, 0, 20));
+    assert!(fdir.remove_rule(&FlowMatch::EtherType(0x0800)).unwrap());
+    assert_eq!(fdir.rule_counts().unwrap(), (0, 0, 0));
+    assert_eq!(send_and_receive(&mut q), (20, 20, 20));
+
+    // set_config keeps the counts.
+    fdir.add_rule(&rule(dst, FlowAction::Drop)).unwrap();
+    fdir.set_config(false, Default::default()).unwrap();
+    assert_eq!(fdir.rule_counts().unwrap(), (0, 0, 1));
+    assert!(fdir.remove_rule(&dst).unwrap());
+
+    // With no rules, the filters and their counters behave as before: ARP and other
+    // ethertypes to the kernel, truncated IP headers counted as parse errors.
+    let before = fdir.stats().unwrap();
+    let mut arp = frame(1, 1, 1, 60);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    peer.send(&arp).unwrap();
+    peer.send(&test_frame(
+        MacAddr([0x02, 0, 0, 0, 0, 0x0b]),
+        MacAddr([0x02, 0, 0, 0, 0, 0x0a]),
+        7,
+        60,
+    ))
+    .unwrap();
+    peer.send(&frame(2, 1, 1, 60)[..14 + 12]).unwrap(); // IPv4 header cut short
+    peer.send(&frame(3, 1, 1, 60)[..14 + 20 + 2]).unwrap(); // UDP ports cut short
+    assert!(rx_until(&mut q, 1, Duration::from_millis(300)).is_empty());
+    let after = fdir.stats().unwrap();
+    assert_eq!(after.pass_arp - before.pass_arp, 1);
+    assert_eq!(after.pass_non_ip - before.pass_non_ip, 1);
+    assert_eq!(after.parse_error - before.parse_error, 2);
+    assert_eq!(after.redirect - before.redirect, 0);
+
+    drop(q);
+    port.close();
+    assert!(!xdp_attached(veth.host()));
+    assert_eq!(p.in_use(), 0);
+}

@@ -177,3 +177,72 @@ fn pcap_rejects_bad_files() {
     .to_string();
     assert!(e.contains("at least one frame"), "{e}");
 }
+
+#[test]
+fn pcap_infinite_rx_to_tx_file_keeps_frames_and_timestamps() {
+    let pool = common::pool("pcap_inf_tx", 256);
+    let (inp_guard, out_guard) = (tmp("inf-tx-in.pcap"), tmp("inf-tx-out.pcap"));
+    let (inp, out) = (&inp_guard.0, &out_guard.0);
+    // Three frames, the middle one chained (larger than an mbuf): both TX paths.
+    let frames: Vec<(u64, Vec<u8>)> = [60usize, 5000, 1514]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| {
+            (
+                1_600_000_000_123_456_789 + i as u64,
+                (0..len).map(|b| (b * 7 + i) as u8).collect(),
+            )
+        })
+        .collect();
+    write_pcap(inp, &frames);
+    let devstr = format!(
+        "pcap:rx={},infinite_rx=1,tx={}",
+        inp.display(),
+        out.display()
+    );
+    let mut port = open(&devstr, &common::cfg(&pool)).unwrap();
+    let mut rx = port.take_rx_queue(0).unwrap();
+    let mut tx = port.take_tx_queue(0).unwrap();
+    let mut burst = MbufBurst::new();
+    for _ in 0..3 {
+        let n = rx.rx_burst(&mut burst);
+        assert_eq!(n, burst.len());
+        assert_eq!(tx.tx_burst(&mut burst), n);
+    }
+    drop((rx, tx));
+    let s = port.stats();
+    assert_eq!(s.rx_packets, s.tx_packets);
+    let got = read_pcap(out);
+    assert_eq!(got.len() as u64, s.tx_packets);
+    for (k, rec) in got.iter().enumerate() {
+        assert_eq!(rec, &frames[k % 3], "record {k}");
+    }
+    drop(port);
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn pcap_tx_stamps_packets_without_rx_timestamp_with_the_current_time() {
+    let pool = common::pool("pcap_tx_now", 64);
+    let out_guard = tmp("tx-now.pcap");
+    let out = &out_guard.0;
+    let mut port = open(&format!("pcap:tx={}", out.display()), &common::cfg(&pool)).unwrap();
+    let mut tx = port.take_tx_queue(0).unwrap();
+    let mut burst = MbufBurst::new();
+    for i in 0..4u8 {
+        burst.push(common::mbuf(&pool, &[i; 60])).unwrap();
+    }
+    let before = ferroplane_pmd::pcap_file::now_nanos();
+    assert_eq!(tx.tx_burst(&mut burst), 4);
+    let after = ferroplane_pmd::pcap_file::now_nanos();
+    drop(tx);
+    let got = read_pcap(out);
+    assert_eq!(got.len(), 4);
+    for (i, (ts, d)) in got.iter().enumerate() {
+        assert!((before..=after).contains(ts), "{before} <= {ts} <= {after}");
+        assert_eq!(ts, &got[0].0, "one clock read per burst");
+        assert_eq!(d, &vec![i as u8; 60]);
+    }
+    drop(port);
+    assert_eq!(pool.in_use(), 0);
+}

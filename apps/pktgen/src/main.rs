@@ -6,7 +6,7 @@
 //! pktgen run --config gen.toml --json out.json --csv out.csv --plot latency
 //! pktgen rfc2544 --tx ... --rx ... --sizes 64,512,1518 --trial 2 --loss 0
 //! pktgen plot --out latency report.json        # latency CDF (rfc2544 JSON: throughput/size)
-//! pktgen xdp --iface veth0 --count 10000000 [--count-on veth1 --netns ns1]
+//! pktgen xdp --iface veth0 --count 10000000 [--duration 10] [--count-on veth1 --netns ns1]
 //! pktgen-dut -l 0-1 --port af_packet:iface=d0 --port af_packet:iface=d1 --max-pps 20000
 //! ```
 //!
@@ -24,7 +24,7 @@ use ferroplane::signal::{SecondSignal, StopOnSignal};
 use ferroplane_pktgen::report::LiveView;
 use ferroplane_pktgen::rfc2544::{self, SearchConfig};
 use ferroplane_pktgen::traffic::{FrameSizes, Proto};
-use ferroplane_pktgen::xdp_tx::{StampSites, XdpCounter, XdpTx};
+use ferroplane_pktgen::xdp_tx::{SendLimit, StampSites, XdpCounter, XdpTx, block_stop_signals};
 use ferroplane_pktgen::{PktgenError, Rate, Session, SessionConfig};
 
 #[derive(Parser)]
@@ -78,9 +78,13 @@ enum Cmd {
         /// Egress interface.
         #[arg(long)]
         iface: String,
-        /// Frames to send.
-        #[arg(long, default_value_t = 10_000_000)]
-        count: u64,
+        /// Frames to send (default 10000000, or no limit when --duration is given).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Seconds to send for (stops at --count or --duration, whichever comes first;
+        /// SIGINT/SIGTERM also stop the run, which is reported).
+        #[arg(long, value_parser = parse_duration_secs)]
+        duration: Option<f64>,
         /// Frames per kernel batch (0: kernel default, 64).
         #[arg(long, default_value_t = 0)]
         batch: u32,
@@ -403,9 +407,21 @@ fn cmd_rfc2544(
     Ok(())
 }
 
+/// A positive, finite number of seconds.
+fn parse_duration_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!(
+            "--duration {s:?}: expected a positive number of seconds"
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn cmd_xdp(
     iface: &str,
-    count: u64,
+    count: Option<u64>,
+    duration: Option<f64>,
     batch: u32,
     count_on: Option<&str>,
     netns: Option<&str>,
@@ -433,14 +449,43 @@ fn cmd_xdp(
         None => None,
     };
     let tx = XdpTx::load(iface, sites)?;
+    let limit = SendLimit {
+        count: count.unwrap_or(if duration.is_some() {
+            u64::MAX
+        } else {
+            10_000_000
+        }),
+        duration: duration.map(std::time::Duration::from_secs_f64),
+    };
     let (stop, _signals) = install_stop();
-    let (sent, took) = tx.send(&frame, count, batch, &stop)?;
+    // Send from a thread that blocks SIGINT/SIGTERM: the signal then goes to this thread,
+    // whose handler sets `stop`, and the sender stops between two system calls with an exact
+    // count instead of being interrupted in the middle of one.
+    let report = std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            if let Err(e) = block_stop_signals() {
+                log::warn!("cannot block SIGINT/SIGTERM in the sender: {e}");
+            }
+            tx.send(&frame, limit, batch, &stop)
+        });
+        sender
+            .join()
+            .unwrap_or_else(|_| Err(PktgenError::Xdp("the sender thread panicked".into())))
+    })?;
+    let secs = report.took.as_secs_f64();
     println!(
-        "xdp live-frames: {sent} frames of {} bytes in {:.3} s = {:.3} Mpps",
+        "xdp live-frames: {} frames of {} bytes in {secs:.3} s = {:.3} Mpps ({})",
+        report.sent,
         n + 4,
-        took.as_secs_f64(),
-        sent as f64 / took.as_secs_f64() / 1e6
+        report.sent as f64 / secs / 1e6,
+        report.reason.name()
     );
+    if report.uncounted_max > 0 {
+        println!(
+            "  plus an unknown part of the interrupted call's {} frames",
+            report.uncounted_max
+        );
+    }
     if let Some(c) = counter {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let (p, _) = c.counts()?;
@@ -610,6 +655,7 @@ fn main() -> ExitCode {
         Cmd::Xdp {
             iface,
             count,
+            duration,
             batch,
             count_on,
             netns,
@@ -617,6 +663,7 @@ fn main() -> ExitCode {
         } => cmd_xdp(
             iface,
             *count,
+            *duration,
             *batch,
             count_on.as_deref(),
             netns.as_deref(),

@@ -15,6 +15,7 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
@@ -108,28 +109,150 @@ impl XdpTx {
         self.ifindex
     }
 
-    /// Injects `frame` `count` times on the calling CPU (in syscalls of at most `chunk` frames,
-    /// so a stop flag is seen); returns frames injected and the time taken.
+    /// Injects `frame` on the calling CPU until `limit` is reached or `stop` is set, in
+    /// system calls sized to take about [`CALL_TARGET`] each (so the stop flag and the
+    /// duration are checked that often).
+    ///
+    /// A signal that interrupts the system call (`EINTR`, e.g. SIGINT while the kernel is
+    /// injecting) is a normal stop ([`StopReason::Interrupted`]). The kernel does not say how
+    /// far the interrupted call got, so its frames are not in [`SendReport::sent`] (a lower
+    /// bound then, short by at most [`SendReport::uncounted_max`]); callers that want exact
+    /// counts block the stop signals in the sending thread (see [`block_stop_signals`]) and
+    /// let another thread set `stop`.
     pub fn send(
         &self,
         frame: &[u8],
-        count: u64,
+        limit: SendLimit,
         batch_size: u32,
-        stop: &std::sync::atomic::AtomicBool,
-    ) -> Result<(u64, Duration), PktgenError> {
-        const CHUNK: u64 = 1 << 20;
+        stop: &AtomicBool,
+    ) -> Result<SendReport, PktgenError> {
         let t0 = Instant::now();
+        let deadline = limit.duration.map(|d| t0 + d);
         let mut done = 0u64;
-        while done < count && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let n = (count - done).min(CHUNK) as u32;
+        // First call small, then sized from the measured rate.
+        let mut chunk = MIN_CHUNK;
+        let reason = loop {
+            if done >= limit.count {
+                break StopReason::Count;
+            }
+            if stop.load(Ordering::Relaxed) {
+                break StopReason::Stop;
+            }
+            let now = Instant::now();
+            let mut n = (limit.count - done).min(chunk);
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(now);
+                if left.is_zero() {
+                    break StopReason::Duration;
+                }
+                // Do not overshoot the deadline by more than a small call.
+                let rate = rate_per_sec(done, now - t0);
+                if let Some(r) = rate {
+                    let fit = (r * left.as_secs_f64()) as u64;
+                    n = n.min(fit.max(MIN_CHUNK / 16).max(1));
+                }
+            }
+            let n = n as u32;
             // Live-frames mode does not report the program's verdicts (retval stays 0): the
             // far end's counters tell what was delivered.
-            sys::prog_run_live(self.prog.as_raw_fd(), frame, n, batch_size)
-                .map_err(|e| xdp_err("BPF_PROG_RUN (live frames, kernel >= 5.18)", e))?;
-            done += n as u64;
-        }
-        Ok((done, t0.elapsed()))
+            match sys::prog_run_live(self.prog.as_raw_fd(), frame, n, batch_size) {
+                Ok(()) => done += u64::from(n),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                    return Ok(SendReport {
+                        sent: done,
+                        took: t0.elapsed(),
+                        reason: StopReason::Interrupted,
+                        uncounted_max: u64::from(n),
+                    });
+                }
+                Err(e) => return Err(xdp_err("BPF_PROG_RUN (live frames, kernel >= 5.18)", e)),
+            }
+            if let Some(r) = rate_per_sec(done, t0.elapsed()) {
+                chunk = ((r * CALL_TARGET.as_secs_f64()) as u64).clamp(MIN_CHUNK, MAX_CHUNK);
+            }
+        };
+        Ok(SendReport {
+            sent: done,
+            took: t0.elapsed(),
+            reason,
+            uncounted_max: 0,
+        })
     }
+}
+
+/// Frames per second so far, once there is enough to measure.
+fn rate_per_sec(done: u64, took: Duration) -> Option<f64> {
+    (done > 0 && took >= Duration::from_micros(100)).then(|| done as f64 / took.as_secs_f64())
+}
+
+/// How long one BPF_PROG_RUN call of [`XdpTx::send`] aims to take.
+pub const CALL_TARGET: Duration = Duration::from_millis(20);
+const MIN_CHUNK: u64 = 1 << 12;
+const MAX_CHUNK: u64 = 1 << 22;
+
+/// When [`XdpTx::send`] stops: after `count` frames or after `duration`, whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimit {
+    /// Frames to send (`u64::MAX`: no limit).
+    pub count: u64,
+    /// Time to send for (`None`: no limit).
+    pub duration: Option<Duration>,
+}
+
+impl SendLimit {
+    /// Exactly `count` frames (unless stopped).
+    pub fn count(count: u64) -> Self {
+        SendLimit {
+            count,
+            duration: None,
+        }
+    }
+}
+
+/// Why [`XdpTx::send`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The frame count was reached.
+    Count,
+    /// The duration ran out.
+    Duration,
+    /// The stop flag was set.
+    Stop,
+    /// A signal interrupted the system call (EINTR).
+    Interrupted,
+}
+
+impl StopReason {
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Count => "count reached",
+            StopReason::Duration => "duration elapsed",
+            StopReason::Stop => "stopped",
+            StopReason::Interrupted => "interrupted by a signal",
+        }
+    }
+}
+
+/// What [`XdpTx::send`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendReport {
+    /// Frames injected by completed system calls.
+    pub sent: u64,
+    /// Time from the start to the return.
+    pub took: Duration,
+    /// Why it returned.
+    pub reason: StopReason,
+    /// With [`StopReason::Interrupted`]: the size of the interrupted call, of which an unknown
+    /// part was sent (not in `sent`). 0 otherwise.
+    pub uncounted_max: u64,
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread, so that they are delivered to another
+/// thread (whose handler sets the stop flag) instead of interrupting this thread's
+/// BPF_PROG_RUN calls, whose progress would then be unknown.
+pub fn block_stop_signals() -> std::io::Result<()> {
+    sys::block_signals(&[libc::SIGINT, libc::SIGTERM])
 }
 
 /// `xdp_count` attached to an interface: counts and drops what arrives.
@@ -238,6 +361,25 @@ mod sys {
     pub fn if_nametoindex(name: &CStr) -> u32 {
         // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
         unsafe { libc::if_nametoindex(name.as_ptr()) }
+    }
+
+    /// Adds `signals` to the calling thread's signal mask.
+    pub fn block_signals(signals: &[libc::c_int]) -> io::Result<()> {
+        // SAFETY: an all-zero sigset_t is a valid argument for sigemptyset, which initialises it.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a live, writable sigset_t for these calls; pthread_sigmask only
+        // reads it and accepts a null old-mask pointer.
+        let r = unsafe {
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
+        };
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        Ok(())
     }
 
     /// BPF_PROG_RUN in live-frames mode.

@@ -12,7 +12,10 @@
 //!
 //! # Order of decisions in the program
 //! 1. Rules, most specific first: ethertype (checked first because it applies to every
-//!    frame), then 5-tuple, then destination address + port.
+//!    frame), then 5-tuple, then destination address + port. The program's `config` map
+//!    holds the number of rules in each table, kept by [`FlowDirector`] (counted before a
+//!    rule is inserted, uncounted after it is deleted, unchanged by a replacement), and an
+//!    empty table is not looked up: with no rules, a frame costs no hash lookup.
 //! 2. ARP goes to the kernel (unless `arp=xsk`); frames that are neither IPv4 nor IPv6 go to
 //!    the kernel, so the host keeps its control plane.
 //! 3. Everything else goes to the arrival queue's socket; with no socket bound there the frame
@@ -28,7 +31,7 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, Xdp, XdpFlags};
@@ -301,6 +304,48 @@ struct SteerMaps {
     rules_ethertype: MapHandle,
     config: MapHandle,
     stats: MapHandle,
+    /// The `config` map's value as last written. The lock serialises every rule change with
+    /// the rewrite of the counts, so concurrent handles keep the counts exact.
+    state: Mutex<ConfigState>,
+}
+
+/// The rule tables, for the per-table rule counts the program reads to skip empty tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Ethertype,
+    FiveTuple,
+    Dst,
+}
+
+/// The value of the program's `config` map (`struct fp_config`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ConfigState {
+    arp_to_xsk: bool,
+    mismatch: MismatchPolicy,
+    /// Rules in rules_ethertype, rules_5tuple, rules_dst.
+    rules: [u32; 3],
+}
+
+impl ConfigState {
+    fn slot(&mut self, t: Table) -> &mut u32 {
+        &mut self.rules[t as usize]
+    }
+
+    /// The `struct fp_config` bytes.
+    fn encode(&self) -> [u8; 20] {
+        let policy: u32 = match self.mismatch {
+            MismatchPolicy::ArrivalQueue => 0,
+            MismatchPolicy::Pass => 1,
+            MismatchPolicy::Drop => 2,
+        };
+        let mut v = [0u8; 20];
+        v[0..4].copy_from_slice(&u32::from(self.arp_to_xsk).to_ne_bytes());
+        v[4..8].copy_from_slice(&policy.to_ne_bytes());
+        for (i, n) in self.rules.iter().enumerate() {
+            v[8 + 4 * i..12 + 4 * i].copy_from_slice(&n.to_ne_bytes());
+        }
+        v
+    }
 }
 
 fn map_err(map: &'static str, op: &'static str) -> impl FnOnce(libbpf_rs::Error) -> XdpError {
@@ -321,7 +366,10 @@ impl fmt::Debug for FlowDirector {
 }
 
 impl FlowDirector {
-    fn rule_map(&self, m: &FlowMatch) -> Result<(&MapHandle, &'static str, Vec<u8>), XdpError> {
+    fn rule_map(
+        &self,
+        m: &FlowMatch,
+    ) -> Result<(&MapHandle, &'static str, Table, Vec<u8>), XdpError> {
         Ok(match *m {
             FlowMatch::FiveTuple {
                 proto,
@@ -334,25 +382,55 @@ impl FlowDirector {
                     rule: format!("{m:?}"),
                     reason: "source and destination must both be IPv4 or both IPv6".into(),
                 })?;
-                (&self.maps.rules_5tuple, "rules_5tuple", k.to_vec())
+                (
+                    &self.maps.rules_5tuple,
+                    "rules_5tuple",
+                    Table::FiveTuple,
+                    k.to_vec(),
+                )
             }
             FlowMatch::Dst { proto, dst, dport } => (
                 &self.maps.rules_dst,
                 "rules_dst",
+                Table::Dst,
                 key_dst(proto, dst, dport).to_vec(),
             ),
             FlowMatch::EtherType(t) => (
                 &self.maps.rules_ethertype,
                 "rules_ethertype",
+                Table::Ethertype,
                 t.to_ne_bytes().to_vec(),
             ),
         })
     }
 
+    /// The config state, locked. A panic while it was held cannot leave it inconsistent with
+    /// the map (every change is written before the state is kept), so poisoning is ignored.
+    fn state(&self) -> MutexGuard<'_, ConfigState> {
+        self.maps
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes `next` to the `config` map; on success it becomes the kept state.
+    fn write_config(
+        &self,
+        state: &mut MutexGuard<'_, ConfigState>,
+        next: ConfigState,
+    ) -> Result<(), XdpError> {
+        self.maps
+            .config
+            .update(&0u32.to_ne_bytes(), &next.encode(), MapFlags::ANY)
+            .map_err(map_err("config", "update"))?;
+        **state = next;
+        Ok(())
+    }
+
     /// Adds a rule, or replaces the action of a rule with the same match (its counters restart
     /// from zero).
     pub fn add_rule(&self, rule: &FlowRule) -> Result<(), XdpError> {
-        let (map, name, key) = self.rule_map(&rule.matches)?;
+        let (map, name, table, key) = self.rule_map(&rule.matches)?;
         let (action, queue) = match rule.action {
             FlowAction::Queue(q) => (ACT_QUEUE, q),
             FlowAction::Drop => (ACT_DROP, 0),
@@ -361,23 +439,71 @@ impl FlowDirector {
         let mut value = [0u8; 24];
         value[0..4].copy_from_slice(&action.to_ne_bytes());
         value[4..8].copy_from_slice(&queue.to_ne_bytes());
-        map.update(&key, &value, MapFlags::ANY)
-            .map_err(map_err(name, "add rule"))
+        let mut state = self.state();
+        let exists = map
+            .lookup(&key, MapFlags::ANY)
+            .map_err(map_err(name, "lookup rule"))?
+            .is_some();
+        if exists {
+            // A replacement: the count does not change.
+            return map
+                .update(&key, &value, MapFlags::ANY)
+                .map_err(map_err(name, "add rule"));
+        }
+        // Count first, insert second: the program never skips a table that holds a rule.
+        let before = *state;
+        let mut next = before;
+        *next.slot(table) += 1;
+        self.write_config(&mut state, next)?;
+        if let Err(e) = map.update(&key, &value, MapFlags::NO_EXIST) {
+            if let Err(undo) = self.write_config(&mut state, before) {
+                // The count stays one high: the table is looked up needlessly, never skipped
+                // wrongly.
+                log::warn!("af_xdp: restoring the rule count after a failed add: {undo}");
+            }
+            return Err(map_err(name, "add rule")(e));
+        }
+        Ok(())
     }
 
     /// Removes the rule with this match; returns whether there was one.
     pub fn remove_rule(&self, m: &FlowMatch) -> Result<bool, XdpError> {
-        let (map, name, key) = self.rule_map(m)?;
+        let (map, name, table, key) = self.rule_map(m)?;
+        let mut state = self.state();
         match map.delete(&key) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                // Delete first, uncount second (see add_rule).
+                let mut next = *state;
+                let n = next.slot(table);
+                *n = n.saturating_sub(1);
+                self.write_config(&mut state, next)?;
+                Ok(true)
+            }
             Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(map_err(name, "remove rule")(e)),
         }
     }
 
+    /// The number of rules in each table as the program sees them: (ethertype, 5-tuple,
+    /// destination).
+    pub fn rule_counts(&self) -> Result<(u32, u32, u32), XdpError> {
+        let v = self
+            .maps
+            .config
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("config", "lookup"))?
+            .unwrap_or_default();
+        let at = |i: usize| {
+            v.get(i..i + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_ne_bytes)
+        };
+        Ok((at(8), at(12), at(16)))
+    }
+
     /// The hit counters of the rule with this match, or `None` if there is no such rule.
     pub fn rule_counters(&self, m: &FlowMatch) -> Result<Option<RuleCounters>, XdpError> {
-        let (map, name, key) = self.rule_map(m)?;
+        let (map, name, _, key) = self.rule_map(m)?;
         let v = map
             .lookup(&key, MapFlags::ANY)
             .map_err(map_err(name, "lookup rule"))?;
@@ -389,18 +515,13 @@ impl FlowDirector {
 
     /// Sets the ARP filter and the queue-mismatch policy.
     pub fn set_config(&self, arp_to_xsk: bool, mismatch: MismatchPolicy) -> Result<(), XdpError> {
-        let mut v = [0u8; 8];
-        v[0..4].copy_from_slice(&u32::from(arp_to_xsk).to_ne_bytes());
-        let policy: u32 = match mismatch {
-            MismatchPolicy::ArrivalQueue => 0,
-            MismatchPolicy::Pass => 1,
-            MismatchPolicy::Drop => 2,
+        let mut state = self.state();
+        let next = ConfigState {
+            arp_to_xsk,
+            mismatch,
+            ..*state
         };
-        v[4..8].copy_from_slice(&policy.to_ne_bytes());
-        self.maps
-            .config
-            .update(&0u32.to_ne_bytes(), &v, MapFlags::ANY)
-            .map_err(map_err("config", "update"))
+        self.write_config(&mut state, next)
     }
 
     /// The program's per-action counters, summed over CPUs.
@@ -505,6 +626,7 @@ impl SteerProgram {
             rules_ethertype: handle(&skel.maps.rules_ethertype)?,
             config: handle(&skel.maps.config)?,
             stats: handle(&skel.maps.stats)?,
+            state: Mutex::new(ConfigState::default()),
         };
         let prog = skel
             .progs
@@ -641,5 +763,33 @@ impl SteerProgram {
 impl Drop for SteerProgram {
     fn drop(&mut self) {
         self.detach();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_encodes_as_struct_fp_config() {
+        let mut c = ConfigState {
+            arp_to_xsk: true,
+            mismatch: MismatchPolicy::Drop,
+            rules: [0; 3],
+        };
+        *c.slot(Table::Ethertype) = 1;
+        *c.slot(Table::FiveTuple) = 2;
+        *c.slot(Table::Dst) = 0x0102_0304;
+        let v = c.encode();
+        let word = |i: usize| u32::from_ne_bytes(v[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!(
+            [word(0), word(1), word(2), word(3), word(4)],
+            [1, 2, 1, 2, 0x0102_0304]
+        );
+        assert_eq!(
+            ConfigState::default().encode(),
+            [0; 20],
+            "the map's initial value"
+        );
     }
 }
