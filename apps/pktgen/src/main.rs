@@ -16,13 +16,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, Subcommand};
 use ferroplane::IdlePolicy;
 use ferroplane::signal::{SecondSignal, StopOnSignal};
 use ferroplane_pktgen::report::LiveView;
-use ferroplane_pktgen::rfc2544::{self, SearchConfig};
+use ferroplane_pktgen::rfc2544::SearchConfig;
 use ferroplane_pktgen::traffic::{FrameSizes, Proto};
 use ferroplane_pktgen::xdp_tx::{SendLimit, StampSites, XdpCounter, XdpTx, block_stop_signals};
 use ferroplane_pktgen::{PktgenError, Rate, Session, SessionConfig};
@@ -347,24 +347,7 @@ fn cmd_rfc2544(
             trial_secs: Some(trial),
             ..Default::default()
         };
-        let mut err = None;
-        let res = rfc2544::search(&search, |pps| {
-            if stop.load(Ordering::Relaxed) {
-                return (0, 0);
-            }
-            s.set_rate(Rate::Pps(pps));
-            s.set_limits(None, Some(trial));
-            match s.run(&stop, |_, _| {}) {
-                Ok(r) => (r.tx_packets, r.rx_packets),
-                Err(e) => {
-                    err = Some(e);
-                    (0, 0)
-                }
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
+        let res = s.search_throughput(&search, &stop)?;
         println!(
             "size {size}: throughput {:.0} frames/s ({:.3} Gbit/s L1) after {} trials",
             res.throughput_pps,

@@ -24,6 +24,7 @@ use crate::factory::FrameFactory;
 use crate::payload::SeqTracker;
 use crate::rate::Rate;
 use crate::report::{LatencySummary, PortReport, Report};
+use crate::rfc2544::{self, SearchConfig, SearchResult};
 use crate::traffic::TrafficConfig;
 use crate::tsc;
 
@@ -361,6 +362,36 @@ impl Session {
     pub fn set_limits(&mut self, count: Option<u64>, duration: Option<f64>) {
         self.cfg.count = count;
         self.cfg.duration = duration;
+    }
+
+    /// RFC 2544 throughput search on this session: each trial offers a rate for
+    /// `search.trial_secs` (1 s when unset) and counts what came back. Stops early, with the
+    /// trials so far failing, when `stop` is set; the first run error ends the search.
+    pub fn search_throughput(
+        &mut self,
+        search: &SearchConfig,
+        stop: &AtomicBool,
+    ) -> Result<SearchResult, PktgenError> {
+        let secs = search.trial_secs.unwrap_or(1.0);
+        let mut err = None;
+        let res = rfc2544::search(search, |pps| {
+            if err.is_some() || stop.load(Ordering::Relaxed) {
+                return (0, 0);
+            }
+            self.set_rate(Rate::Pps(pps));
+            self.set_limits(None, Some(secs));
+            match self.run(stop, |_, _| {}) {
+                Ok(r) => (r.tx_packets, r.rx_packets),
+                Err(e) => {
+                    err = Some(e);
+                    (0, 0)
+                }
+            }
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(res),
+        }
     }
 
     /// Runs until the transmitters finish (count or duration) or `stop` is set, then lets the

@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 
 use ferroplane_mempool::{Mempool, MempoolConfig};
-use ferroplane_pktgen::rfc2544::{self, SearchConfig};
+use ferroplane_pktgen::rfc2544::SearchConfig;
 use ferroplane_pktgen::testkit::{Behaviour, Forwarder};
 use ferroplane_pktgen::{Rate, Report, Session, SessionConfig};
 use ferroplane_pmd::{Port, PortConfig};
@@ -213,12 +213,9 @@ fn rfc2544_search_converges_on_the_forwarder_capacity() {
         max_trials: 12,
         trial_secs: Some(0.5),
     };
-    let res = rfc2544::search(&search, |pps| {
-        s.set_rate(Rate::Pps(pps));
-        s.set_limits(None, Some(0.5));
-        let r = run(&mut s);
-        (r.tx_packets, r.rx_packets)
-    });
+    let res = s
+        .search_throughput(&search, &AtomicBool::new(false))
+        .expect("search");
     let t = res.throughput_pps;
     // A 20 ms bucket hides up to 4 % excess in a 0.5 s trial: the answer is at most 5 % above
     // the capacity; below it only by the search resolution plus scheduling noise.
@@ -299,12 +296,9 @@ fn rfc2544_search_converges_on_the_engine_dut_over_rings() {
         max_trials: 12,
         trial_secs: Some(0.5),
     };
-    let res = rfc2544::search(&search, |pps| {
-        s.set_rate(Rate::Pps(pps));
-        s.set_limits(None, Some(0.5));
-        let r = run(&mut s);
-        (r.tx_packets, r.rx_packets)
-    });
+    let res = s
+        .search_throughput(&search, &AtomicBool::new(false))
+        .expect("search");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let report = dut.join().expect("engine thread").expect("engine run");
     assert_eq!(report.pool_in_use, 0, "the engine got every mbuf back");

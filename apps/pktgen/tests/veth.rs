@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use ferroplane_mempool::{Mempool, MempoolConfig};
-use ferroplane_pktgen::rfc2544::{self, SearchConfig};
+use ferroplane_pktgen::rfc2544::SearchConfig;
 use ferroplane_pktgen::testkit::{Behaviour, Forwarder};
 use ferroplane_pktgen::{Rate, Report, Session, SessionConfig};
 use ferroplane_pmd::testing::{self, VethPair};
@@ -235,12 +235,9 @@ fn rfc2544_search_converges_on_the_dut_over_veth() {
         max_trials: 10,
         trial_secs: Some(0.5),
     };
-    let res = rfc2544::search(&search, |pps| {
-        s.set_rate(Rate::Pps(pps));
-        s.set_limits(None, Some(0.5));
-        let r = run(&mut s);
-        (r.tx_packets, r.rx_packets)
-    });
+    let res = s
+        .search_throughput(&search, &AtomicBool::new(false))
+        .expect("search");
     let out = dut.stop();
     let dut_says =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
