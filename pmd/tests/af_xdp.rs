@@ -88,6 +88,12 @@ fn open(devstr: &str, pool: &Mempool) -> Box<dyn ferroplane_pmd::Port> {
     ferroplane_pmd::open(devstr, &PortConfig::new(pool.clone())).unwrap()
 }
 
+/// Opens `devstr` as the driver's own port type (flow director, `XskStats`, queue details).
+fn open_af_xdp(devstr: &str, pool: &Mempool) -> AfXdpPort {
+    let xcfg = AfXdpConfig::from_devargs(&ferroplane_pmd::DevArgs::parse(devstr).unwrap()).unwrap();
+    AfXdpPort::open(&xcfg, pool, PortDefaults::default(), "test").unwrap()
+}
+
 #[test]
 fn af_xdp_rx_frames_arrive_intact() {
     if !privileged("af_xdp_rx_frames_arrive_intact") {
@@ -241,16 +247,14 @@ fn af_xdp_flow_rules_drop_pass_and_steer() {
     let ns = Netns::new().unwrap();
     let veth = VethPair::with_peer_in(&ns, 2).unwrap();
     let p = pool("fd", 4096);
-    let xcfg = AfXdpConfig::from_devargs(
-        &ferroplane_pmd::DevArgs::parse(&format!(
+    let mut port = open_af_xdp(
+        &format!(
             "af_xdp:iface={},queues=2,fill_ring=512,mismatch=pass,\
              flow0=dst/udp/10.0.0.2/7000/drop,flow1=5tuple/udp/10.0.0.1/1111/10.0.0.2/7001/pass",
             veth.host()
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let mut port = AfXdpPort::open(&xcfg, &p, PortDefaults::default(), "test").unwrap();
+        ),
+        &p,
+    );
     let fdir = port.flow_director().unwrap();
     let mut q0 = port.take_rx_queue(0).unwrap();
     let mut q1 = port.take_rx_queue(1).unwrap();
@@ -301,10 +305,11 @@ fn af_xdp_flow_rules_drop_pass_and_steer() {
         passed.iter().all(|t| (100..150).contains(t)),
         "kernel saw {passed:?}"
     );
-    let drop_match = xcfg.rules[0].matches;
+    let rule = |s: &str| ferroplane_pmd::af_xdp::parse_rule(s).unwrap().matches;
+    let drop_match = rule("dst/udp/10.0.0.2/7000/drop");
     assert_eq!(fdir.rule_counters(&drop_match).unwrap().unwrap().hits, 50);
     assert_eq!(
-        fdir.rule_counters(&xcfg.rules[1].matches)
+        fdir.rule_counters(&rule("5tuple/udp/10.0.0.1/1111/10.0.0.2/7001/pass"))
             .unwrap()
             .unwrap()
             .hits,
@@ -596,6 +601,47 @@ fn af_xdp_tx_backlog_drains_in_one_flush() {
     assert_eq!(p.in_use(), 0);
 }
 
+/// Whether the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
+}
+
+#[test]
+fn af_xdp_tx_budget_is_taken_by_the_kernel_and_capped_at_the_ring() {
+    if !privileged("af_xdp_tx_budget_is_taken_by_the_kernel_and_capped_at_the_ring") {
+        return;
+    }
+    let ns = Netns::new().unwrap();
+    let veth = VethPair::with_peer_in(&ns, 1).unwrap();
+    let p = pool("txbudget", 2048);
+    let supported = kernel_at_least(6, 17);
+    for (extra, want) in [("", 256), (",tx_budget=64", 64), (",tx_ring=128", 128)] {
+        let mut port = open_af_xdp(
+            &format!("af_xdp:iface={},fill_ring=512{extra}", veth.host()),
+            &p,
+        );
+        let txq = port.take_tx_queue(0).unwrap();
+        let want = if supported { want } else { 32 };
+        assert_eq!(txq.tx_budget(), want, "devargs '{extra}'");
+        drop(txq);
+        port.close();
+    }
+    // Out of range: named in the error.
+    let err = AfXdpConfig::from_devargs(
+        &ferroplane_pmd::DevArgs::parse(&format!("af_xdp:iface={},tx_budget=8", veth.host()))
+            .unwrap(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("tx_budget"), "{err}");
+    assert_eq!(p.in_use(), 0);
+}
+
 /// An Ethernet/IPv6/UDP frame from fd00::1 to fd00::2 with `tag` as the first payload bytes.
 fn udp6_frame(tag: u32, sport: u16, dport: u16) -> Vec<u8> {
     let mut f = Vec::new();
@@ -630,15 +676,10 @@ fn af_xdp_flow_rule_counts_skip_empty_tables_and_removal_restores_delivery() {
     let ns = Netns::new().unwrap();
     let veth = VethPair::with_peer_in(&ns, 1).unwrap();
     let p = pool("fdcount", 2048);
-    let xcfg = AfXdpConfig::from_devargs(
-        &ferroplane_pmd::DevArgs::parse(&format!(
-            "af_xdp:iface={},queues=1,fill_ring=512",
-            veth.host()
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let mut port = AfXdpPort::open(&xcfg, &p, PortDefaults::default(), "test").unwrap();
+    let mut port = open_af_xdp(
+        &format!("af_xdp:iface={},queues=1,fill_ring=512", veth.host()),
+        &p,
+    );
     let fdir = port.flow_director().unwrap();
     let mut q = port.take_rx_queue(0).unwrap();
     let peer = FrameSocket::open_in(&ns, veth.peer()).unwrap();

@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 
 use ferroplane_mempool::{Mempool, MempoolConfig};
-use ferroplane_pktgen::rfc2544::SearchConfig;
+use ferroplane_pktgen::rfc2544::{SearchConfig, SearchResult};
 use ferroplane_pktgen::testkit::{Behaviour, Forwarder};
 use ferroplane_pktgen::{Rate, Report, Session, SessionConfig};
 use ferroplane_pmd::{Port, PortConfig};
@@ -205,6 +205,14 @@ fn rfc2544_search_converges_on_the_forwarder_capacity() {
     let mut c = cfg(&gen_dev("rf1"), &meas_dev("rf2"));
     c.drain_ms = 50;
     let mut s = Session::new(c).unwrap();
+    let res = search_20k_dut(&mut s);
+    assert_found_capacity(&res, CAP);
+    drop(fwd);
+    assert_eq!(s.pool().in_use(), 0);
+}
+
+/// The RFC 2544 search both DUT tests run: 2k..80k pps, zero loss, 0.5 s trials.
+fn search_20k_dut(s: &mut Session) -> SearchResult {
     let search = SearchConfig {
         min_pps: 2_000.0,
         max_pps: 80_000.0,
@@ -213,28 +221,26 @@ fn rfc2544_search_converges_on_the_forwarder_capacity() {
         max_trials: 12,
         trial_secs: Some(0.5),
     };
-    let res = s
-        .search_throughput(&search, &AtomicBool::new(false))
-        .expect("search");
+    s.search_throughput(&search, &AtomicBool::new(false))
+        .expect("search")
+}
+
+/// The search found a DUT of capacity `cap`: a 20 ms bucket hides up to 4 % excess in a 0.5 s
+/// trial, so the answer is at most 5 % above the capacity; below it only by the search
+/// resolution plus scheduling noise. The first trial (the maximum, 80k) must have failed.
+fn assert_found_capacity(res: &SearchResult, cap: f64) {
     let t = res.throughput_pps;
-    // A 20 ms bucket hides up to 4 % excess in a 0.5 s trial: the answer is at most 5 % above
-    // the capacity; below it only by the search resolution plus scheduling noise.
     assert!(
-        t <= CAP * 1.05,
-        "NDR {t} above capacity {CAP}: {:?}",
+        t <= cap * 1.05,
+        "NDR {t} above capacity {cap}: {:?}",
         res.trials
     );
     assert!(
-        t >= CAP * 0.7,
-        "NDR {t} far below capacity {CAP}: {:?}",
+        t >= cap * 0.7,
+        "NDR {t} far below capacity {cap}: {:?}",
         res.trials
     );
-    assert!(
-        res.trials.iter().any(|t| !t.pass),
-        "the first trial (80k) must fail"
-    );
-    drop(fwd);
-    assert_eq!(s.pool().in_use(), 0);
+    assert!(!res.trials[0].pass, "the first trial (80k) must fail");
 }
 
 #[test]
@@ -288,17 +294,7 @@ fn rfc2544_search_converges_on_the_engine_dut_over_rings() {
     let mut c = cfg(&gen_dev("ed1"), &meas_dev("ed2"));
     c.drain_ms = 50;
     let mut s = Session::new(c).unwrap();
-    let search = SearchConfig {
-        min_pps: 2_000.0,
-        max_pps: 80_000.0,
-        resolution: 0.03,
-        loss_pct: 0.0,
-        max_trials: 12,
-        trial_secs: Some(0.5),
-    };
-    let res = s
-        .search_throughput(&search, &AtomicBool::new(false))
-        .expect("search");
+    let res = search_20k_dut(&mut s);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let report = dut.join().expect("engine thread").expect("engine run");
     assert_eq!(report.pool_in_use, 0, "the engine got every mbuf back");
@@ -312,18 +308,7 @@ fn rfc2544_search_converges_on_the_engine_dut_over_rings() {
         "the DUT dropped above its rate: {}",
         report.summary
     );
-    let t = res.throughput_pps;
-    assert!(
-        t <= CAP * 1.05,
-        "NDR {t} above capacity {CAP}: {:?}",
-        res.trials
-    );
-    assert!(
-        t >= CAP * 0.7,
-        "NDR {t} far below capacity {CAP}: {:?}",
-        res.trials
-    );
-    assert!(!res.trials[0].pass, "the first trial (80k) must fail");
+    assert_found_capacity(&res, CAP);
     assert_eq!(s.pool().in_use(), 0);
 }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! af_xdp:iface=veth0,queues=2,start_queue=0,frame_size=4096,rx_ring=2048,tx_ring=2048,
 //!        fill_ring=4096,comp_ring=2048,mode=auto,zerocopy=auto,busy_poll=20,busy_budget=64,
-//!        force=0,arp=pass,mismatch=arrival,flow0=dst/udp/10.0.0.2/5000/queue1,...
+//!        tx_budget=256,force=0,arp=pass,mismatch=arrival,flow0=dst/udp/10.0.0.2/5000/queue1,...
 //! ```
 //!
 //! | key | default | meaning |
@@ -18,6 +18,7 @@
 //! | `zerocopy` | `auto` | bind with zero-copy: `on`, `off`, or `auto` (try it, else copy) |
 //! | `busy_poll` | 20 | `SO_BUSY_POLL` in microseconds (0: off); also sets `SO_PREFER_BUSY_POLL`, and an idle RX poll then makes one `recvfrom` to drive the driver (as DPDK's net_af_xdp does by default) |
 //! | `busy_budget` | 64 | `SO_BUSY_POLL_BUDGET` |
+//! | `tx_budget` | 256 | frames one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`, kernel 6.17+; capped at `tx_ring`; older kernels keep their 32): a TX backlog drains in fewer system calls |
 //! | `force` | 0 | replace an XDP program already attached to the interface |
 //! | `arp` | `pass` | `pass`: ARP goes to the kernel; `xsk`: ARP is received like other frames |
 //! | `mismatch` | `arrival` | a `queueN` rule hit on another queue: `arrival` (to the arrival queue's socket), `pass`, `drop` |
@@ -43,6 +44,9 @@ pub const DRIVER: &str = "af_xdp";
 
 /// Largest ring size accepted.
 pub const MAX_RING: u32 = 1 << 16;
+/// Default `tx_budget`: eight bursts per `sendto` (a few hundred microseconds of kernel work
+/// at most, so RX polling is not held off for long).
+pub const DEFAULT_TX_BUDGET: u32 = 256;
 
 /// Everything the AF_XDP driver is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +75,8 @@ pub struct AfXdpConfig {
     pub busy_poll_us: u32,
     /// `SO_BUSY_POLL_BUDGET`.
     pub busy_budget: u32,
+    /// Frames one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`).
+    pub tx_budget: u32,
     /// Replace an XDP program already attached.
     pub force: bool,
     /// Receive ARP on the sockets instead of passing it to the kernel.
@@ -97,6 +103,7 @@ impl AfXdpConfig {
             zerocopy: ZeroCopy::Auto,
             busy_poll_us: 20,
             busy_budget: 64,
+            tx_budget: DEFAULT_TX_BUDGET,
             force: false,
             arp_to_xsk: false,
             mismatch: MismatchPolicy::ArrivalQueue,
@@ -120,6 +127,7 @@ impl AfXdpConfig {
             "zerocopy",
             "busy_poll",
             "busy_budget",
+            "tx_budget",
             "force",
             "arp",
             "mismatch",
@@ -183,6 +191,7 @@ impl AfXdpConfig {
         };
         c.busy_poll_us = a.number("busy_poll", 20u32, 0, 1_000_000)?;
         c.busy_budget = a.number("busy_budget", 64u32, 1, 1024)?;
+        c.tx_budget = a.number("tx_budget", DEFAULT_TX_BUDGET, 32, MAX_RING)?;
         c.force = a.flag("force", false)?;
         c.arp_to_xsk = match a.get("arp") {
             None | Some("pass") => false,

@@ -41,7 +41,8 @@
 //! RX ring is full: the kernel's `rx_fill_ring_empty_descs` stays 0), a completion ring the size
 //! of the TX ring, `busy_poll=20` and `busy_budget=64`. The fill ring is topped up in batches of
 //! 64 after every burst and on every empty poll. On TX, a copy-mode `sendto` transmits at most
-//! 32 frames, so a kick repeats it (reclaiming completions in between) until the TX ring is
+//! 32 frames unless the kernel takes `XDP_MAX_TX_SKB_BUDGET` (6.17+; we ask for `tx_budget`,
+//! default 256), so a kick repeats it (reclaiming completions in between) until the TX ring is
 //! drained: a backlog left by a busy moment is sent on the next burst instead of growing until
 //! the TX ring overflows. A received frame is lost (`rx_ring_full` in
 //! [`XskStats`], counted in `rx_missed`) only when the forwarder does not run for longer than

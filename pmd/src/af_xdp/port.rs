@@ -220,6 +220,7 @@ impl AfXdpPort {
                 zerocopy: cfg.zerocopy,
                 busy_poll_us: cfg.busy_poll_us,
                 busy_budget: cfg.busy_budget,
+                tx_budget: cfg.tx_budget,
             };
             let mut owners = UMEM_OWNERS.lock().unwrap_or_else(|p| p.into_inner());
             owners.retain(|(_, w)| w.strong_count() > 0);
@@ -246,6 +247,7 @@ impl AfXdpPort {
                 comp,
                 zerocopy,
                 busy_poll,
+                tx_budget,
             } = xsk;
             let fd = Arc::try_unwrap(fd).map_err(|_| {
                 config_err("internal: socket descriptor shared during setup".into())
@@ -275,7 +277,8 @@ impl AfXdpPort {
             };
             port.rxqs
                 .push(Some(AfXdpRxQueue::new(rx, fill, ctx(&rs), busy_poll)));
-            port.txqs.push(Some(AfXdpTxQueue::new(tx, comp, ctx(&ts))));
+            port.txqs
+                .push(Some(AfXdpTxQueue::new(tx, comp, ctx(&ts), tx_budget)));
             port.rx_stats.push(rs);
             port.tx_stats.push(ts);
             port.sockets.push(sock);

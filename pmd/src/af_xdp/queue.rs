@@ -29,8 +29,6 @@ const OFFSET_SHIFT: u32 = 48;
 const FILL_BATCH: usize = 64;
 /// Completions reclaimed per call at most.
 const RECLAIM_MAX: u32 = 512;
-/// Frames the kernel transmits per `sendto` in copy mode (`TX_BATCH_SIZE` in `net/xdp/xsk.c`).
-const KERNEL_TX_BATCH: u32 = 32;
 
 /// Chunks currently lent to the kernel by one queue.
 pub(crate) struct ChunkSet {
@@ -358,13 +356,21 @@ pub struct AfXdpTxQueue {
     stats: Arc<QueueStats>,
     sock: Arc<SocketShared>,
     queue: u16,
+    /// Frames one copy-mode `sendto` transmits at most.
+    tx_budget: u32,
 }
 
 impl AfXdpTxQueue {
-    pub(crate) fn new(tx: ProdRing<xdp_desc>, comp: ConsRing<u64>, ctx: QueueCtx) -> Self {
+    pub(crate) fn new(
+        tx: ProdRing<xdp_desc>,
+        comp: ConsRing<u64>,
+        ctx: QueueCtx,
+        tx_budget: u32,
+    ) -> Self {
         AfXdpTxQueue {
             tx,
             comp,
+            tx_budget: tx_budget.max(1),
             lent: ChunkSet::new(ctx.layout.chunk_count),
             layout: ctx.layout,
             pool: ctx.pool,
@@ -491,7 +497,8 @@ impl AfXdpTxQueue {
     }
 
     /// Asks the kernel to transmit what waits in the TX ring. In copy mode a `sendto`
-    /// transmits at most one kernel batch (32 frames) and answers `EAGAIN` while more wait, so
+    /// transmits at most one kernel batch (32 frames, or the socket's `XDP_MAX_TX_SKB_BUDGET`)
+    /// and answers `EAGAIN` while more wait, so
     /// one kick per burst never catches up with a backlog left by a busy moment (the ring then
     /// fills and frames are dropped): kick again, reclaiming completions in between (a full
     /// completion ring also stops transmission), until the ring is drained, like DPDK's
@@ -501,7 +508,7 @@ impl AfXdpTxQueue {
         if !self.tx.needs_wakeup() {
             return;
         }
-        let mut tries = self.tx.outstanding() / KERNEL_TX_BATCH + 2;
+        let mut tries = self.tx.outstanding() / self.tx_budget + 2;
         while tries > 0 && self.tx.outstanding() > 0 {
             tries -= 1;
             match sys::kick_tx(self.sock.raw_fd()) {
@@ -523,6 +530,12 @@ impl AfXdpTxQueue {
     pub fn flush(&mut self) {
         self.reclaim();
         self.kick();
+    }
+
+    /// Frames one copy-mode `sendto` transmits at most: the `tx_budget` key where the kernel
+    /// takes `XDP_MAX_TX_SKB_BUDGET` (6.17+), else the kernel's 32.
+    pub fn tx_budget(&self) -> u32 {
+        self.tx_budget
     }
 
     /// Frames submitted but not yet completed by the kernel.

@@ -16,6 +16,12 @@ pub(crate) const SO_BUSY_POLL: libc::c_int = 46;
 pub(crate) const SO_PREFER_BUSY_POLL: libc::c_int = 69;
 /// `SO_BUSY_POLL_BUDGET`.
 pub(crate) const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+/// `XDP_MAX_TX_SKB_BUDGET` (kernel 6.17+): frames one copy-mode `sendto` may transmit
+/// (default 32, at most the TX ring size; needs the TX ring set up first).
+pub(crate) const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+/// The kernel's copy-mode `sendto` budget when `XDP_MAX_TX_SKB_BUDGET` is not available
+/// (`TX_BATCH_SIZE` in `net/xdp/xsk.c`).
+pub(crate) const KERNEL_TX_BATCH: u32 = 32;
 
 /// A new `AF_XDP` raw socket.
 pub(crate) fn xsk_socket() -> io::Result<OwnedFd> {

@@ -50,6 +50,9 @@ pub(crate) struct XskParams {
     pub zerocopy: ZeroCopy,
     pub busy_poll_us: u32,
     pub busy_budget: u32,
+    /// Frames one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`), capped at the
+    /// TX ring size; the kernel's default (32) where the option is missing.
+    pub tx_budget: u32,
 }
 
 /// A failed step of socket setup: the operation and the OS error.
@@ -73,6 +76,8 @@ pub(crate) struct Xsk {
     pub zerocopy: bool,
     /// Preferred busy polling is on: the application drives the driver's NAPI with syscalls.
     pub busy_poll: bool,
+    /// Frames one copy-mode `sendto` transmits at most (see [`XskParams::tx_budget`]).
+    pub tx_budget: u32,
 }
 
 impl Xsk {
@@ -121,6 +126,7 @@ impl Xsk {
             "setsockopt(XDP_TX_RING)",
             sys::setsockopt(raw, sol, libc::XDP_TX_RING, &p.tx_size),
         )?;
+        let tx_budget = set_tx_budget(raw, p);
         let (off, len) = step(
             "getsockopt(XDP_MMAP_OFFSETS)",
             sys::getsockopt::<xdp_mmap_offsets>(raw, sol, libc::XDP_MMAP_OFFSETS),
@@ -218,7 +224,31 @@ impl Xsk {
             comp,
             zerocopy,
             busy_poll,
+            tx_budget,
         })
+    }
+}
+
+/// Raises the frames a copy-mode `sendto` may transmit from the kernel's 32
+/// (`XDP_MAX_TX_SKB_BUDGET`, kernel 6.17+), so that draining a TX backlog takes fewer system
+/// calls. Returns the budget in effect; older kernels keep 32 (logged at debug level).
+fn set_tx_budget(fd: RawFd, p: &XskParams) -> u32 {
+    let want = p.tx_budget.min(p.tx_size);
+    if want <= sys::KERNEL_TX_BATCH {
+        return sys::KERNEL_TX_BATCH;
+    }
+    match sys::setsockopt(fd, libc::SOL_XDP, sys::XDP_MAX_TX_SKB_BUDGET, &want) {
+        Ok(()) => want,
+        Err(e) => {
+            log::debug!(
+                "af_xdp {} queue {}: XDP_MAX_TX_SKB_BUDGET={want} not taken ({e}); copy-mode \
+                 sendto stays at {} frames",
+                p.ifname,
+                p.queue,
+                sys::KERNEL_TX_BATCH
+            );
+            sys::KERNEL_TX_BATCH
+        }
     }
 }
 
