@@ -71,6 +71,7 @@ const BFS_LIMIT: usize = 1024;
 
 const MAX_KEY_WORDS: usize = MAX_KEY_LEN / 8;
 const EMPTY: u32 = 0;
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 const LANE_LOW: u64 = 0x0001_0001_0001_0001;
 const LANE_LOW15: u64 = 0x7fff_7fff_7fff_7fff;
 const LANE_HIGH: u64 = 0x8000_8000_8000_8000;
@@ -146,12 +147,23 @@ impl Bucket {
         }
     }
 
-    /// Bit `i` set when slot `i`'s signature equals `sig` (SWAR compare of the 8 lanes).
+    /// Bit `i` set when slot `i`'s signature equals `sig`: one SSE2 compare of the eight
+    /// 16-bit lanes, packed to a byte mask (a SWAR compare where SSE2 is not available).
     #[inline(always)]
     fn sig_matches(&self, sig: u16) -> u32 {
-        let pattern = u64::from(sig) * LANE_LOW;
-        lanes_zero(self.sigs[0].load(Ordering::Relaxed) ^ pattern)
-            | (lanes_zero(self.sigs[1].load(Ordering::Relaxed) ^ pattern) << 4)
+        let (lo, hi) = (
+            self.sigs[0].load(Ordering::Relaxed),
+            self.sigs[1].load(Ordering::Relaxed),
+        );
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        {
+            crate::simd::eq_lanes16(lo, hi, sig)
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        {
+            let pattern = u64::from(sig) * LANE_LOW;
+            lanes_zero(lo ^ pattern) | (lanes_zero(hi ^ pattern) << 4)
+        }
     }
 
     /// Writer only: sets slot `i`'s signature lane.
@@ -172,6 +184,7 @@ impl Bucket {
 
 /// 4-bit mask of the zero 16-bit lanes of `x` (exact, no false positives).
 #[inline(always)]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 fn lanes_zero(x: u64) -> u32 {
     // High bit of each lane set iff the lane is non-zero.
     let nonzero = (((x & LANE_LOW15) + LANE_LOW15) | x) & LANE_HIGH;
@@ -181,22 +194,30 @@ fn lanes_zero(x: u64) -> u32 {
     ((g | (g >> 15) | (g >> 30) | (g >> 45)) & 0xf) as u32
 }
 
-#[repr(C, align(64))]
-struct StoreLine([AtomicU64; 8]);
+// SAFETY: an atomic word is valid when zero and has no Drop.
+unsafe impl Zeroable for AtomicU64 {}
 
-// SAFETY: only atomics, valid when zero, no Drop.
-unsafe impl Zeroable for StoreLine {}
-
-/// The words of a key, zero padded.
+/// The words of a key (little-endian), the last one zero padded. Built straight from the key's
+/// bytes (whole-word loads, the tail byte by byte), never through a staging buffer: reading
+/// words back from a buffer just written bytewise would stall on store forwarding.
 #[inline(always)]
 fn key_words<K: HashKey>(key: &K) -> [u64; MAX_KEY_WORDS] {
-    let mut bytes = [0u8; MAX_KEY_LEN];
-    bytes[..K::LEN].copy_from_slice(&key.as_bytes()[..K::LEN]);
+    let bytes = &key.as_bytes()[..K::LEN];
     let mut w = [0u64; MAX_KEY_WORDS];
-    for (i, word) in w.iter_mut().enumerate().take(K::LEN.div_ceil(8)) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-        *word = u64::from_le_bytes(b);
+    let (whole, tail) = bytes.split_at(K::LEN / 8 * 8);
+    for (word, chunk) in w.iter_mut().zip(whole.chunks_exact(8)) {
+        *word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+    }
+    if !tail.is_empty() {
+        w[K::LEN / 8] = if K::LEN >= 8 {
+            // The key's last 8 bytes in one load, shifted so only the tail remains.
+            let last = u64::from_le_bytes(bytes[K::LEN - 8..].try_into().expect("8 bytes"));
+            last >> (8 * (8 - tail.len()))
+        } else {
+            tail.iter()
+                .enumerate()
+                .fold(0, |t, (i, &b)| t | u64::from(b) << (8 * i))
+        };
     }
     w
 }
@@ -240,6 +261,97 @@ impl ZeroWord for AtomicU64 {
     }
 }
 
+/// The lookup side's view of a table: the arrays and constants every lookup needs, copied out
+/// of the table once per call so they stay in registers (the table holds atomics, so the
+/// compiler would otherwise reload its pointers and lengths after every atomic load).
+#[derive(Clone, Copy)]
+struct View<'a, K> {
+    buckets: &'a [Bucket],
+    store: &'a [AtomicU64],
+    mask: u32,
+    seed: u64,
+    _key: PhantomData<fn(K)>,
+}
+
+impl<'a, K: HashKey> View<'a, K> {
+    const KEY_WORDS: usize = K::LEN.div_ceil(8);
+    const STRIDE: usize = (Self::KEY_WORDS + 1).next_power_of_two();
+
+    /// Key-store entry `idx`: `KEY_WORDS` key words, then the value word.
+    #[inline(always)]
+    fn entry(self, idx: u32) -> &'a [AtomicU64] {
+        let base = idx as usize * Self::STRIDE;
+        &self.store[base..base + Self::STRIDE]
+    }
+
+    #[inline(always)]
+    fn alt_bucket(self, bucket: u32, sig: u16) -> u32 {
+        let spread = (u32::from(sig) | (u32::from(sig) << 16)).wrapping_mul(0x9e37_79b1) >> 7;
+        let mut d = spread & self.mask;
+        if d == 0 {
+            d = 1 & self.mask;
+        }
+        bucket ^ d
+    }
+
+    #[inline(always)]
+    fn place(self, words: &[u64; MAX_KEY_WORDS]) -> Place {
+        let h = hash_words(&words[..Self::KEY_WORDS], self.seed);
+        let prim = (h as u32) & self.mask;
+        let sig = (h >> 48) as u16;
+        Place {
+            prim,
+            alt: self.alt_bucket(prim, sig),
+            sig,
+        }
+    }
+
+    #[inline(always)]
+    fn key_eq(self, idx: u32, words: &[u64; MAX_KEY_WORDS]) -> bool {
+        let e = self.entry(idx);
+        let mut diff = 0;
+        for (stored, w) in e[..Self::KEY_WORDS].iter().zip(words) {
+            diff |= stored.load(Ordering::Relaxed) ^ w;
+        }
+        diff == 0
+    }
+
+    #[inline(always)]
+    fn value_of(self, idx: u32) -> u64 {
+        self.entry(idx)[Self::KEY_WORDS].load(Ordering::Relaxed)
+    }
+
+    /// Slot and key-store index of the key in `bucket`, if there.
+    #[inline(always)]
+    fn find_in(self, bucket: u32, sig: u16, words: &[u64; MAX_KEY_WORDS]) -> Option<(usize, u32)> {
+        let b = &self.buckets[bucket as usize];
+        self.find_slot(b, b.sig_matches(sig), words)
+    }
+
+    /// The value of the key among the slots `m` (signature matches) of `bucket`, if there.
+    #[inline(always)]
+    fn scan(self, bucket: u32, m: u32, words: &[u64; MAX_KEY_WORDS]) -> Option<u64> {
+        if m == 0 {
+            return None;
+        }
+        let b = &self.buckets[bucket as usize];
+        self.find_slot(b, m, words).map(|(_, idx)| self.value_of(idx))
+    }
+
+    #[inline(always)]
+    fn find_slot(self, b: &Bucket, mut m: u32, words: &[u64; MAX_KEY_WORDS]) -> Option<(usize, u32)> {
+        while m != 0 {
+            let slot = m.trailing_zeros() as usize;
+            let idx = b.idx[slot].load(Ordering::Acquire);
+            if idx != EMPTY && self.key_eq(idx, words) {
+                return Some((slot, idx));
+            }
+            m &= m - 1;
+        }
+        None
+    }
+}
+
 /// Where a key may live.
 #[derive(Clone, Copy, Default)]
 struct Place {
@@ -259,9 +371,8 @@ struct WriterState {
 pub struct ExactMatchTable<K: HashKey, V: HashValue> {
     buckets: ZeroedBuf<Bucket>,
     bucket_mask: u32,
-    store: ZeroedBuf<StoreLine>,
-    /// Key-store entry size in words (a power of two).
-    stride: usize,
+    /// `STRIDE` words per key-store entry, 64-byte aligned.
+    store: ZeroedBuf<AtomicU64>,
     entries: usize,
     seed: u64,
     len: AtomicUsize,
@@ -282,6 +393,9 @@ impl<K: HashKey, V: HashValue> std::fmt::Debug for ExactMatchTable<K, V> {
 
 impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
     const KEY_WORDS: usize = K::LEN.div_ceil(8);
+    /// Key-store entry size in words: key words plus the value word, rounded up to a power of
+    /// two so that no entry straddles a cache line.
+    const STRIDE: usize = (Self::KEY_WORDS + 1).next_power_of_two();
 
     /// Creates a table for up to `entries` keys (see "Capacity" in the module docs).
     pub fn new(entries: usize) -> Result<Self, HashError> {
@@ -297,19 +411,16 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
             return Err(HashError::Entries(entries));
         }
         let nbuckets = entries.next_power_of_two().div_ceil(BUCKET_ENTRIES).max(1);
-        let stride = (Self::KEY_WORDS + 1).next_power_of_two();
-        let store_words = (entries + 1) * stride;
-        let store = ZeroedBuf::new(store_words.div_ceil(8));
+        let store = ZeroedBuf::with_align((entries + 1) * Self::STRIDE, 64);
         let buckets = ZeroedBuf::new(nbuckets);
         prefault(&buckets, |b: &Bucket| &b.idx[0]);
-        prefault(&store, |l: &StoreLine| &l.0[0]);
+        prefault(&store, |w: &AtomicU64| w);
         // Pop order: low indices first.
         let free = (1..=entries as u32).rev().collect();
         Ok(ExactMatchTable {
             buckets,
             bucket_mask: (nbuckets - 1) as u32,
             store,
-            stride,
             entries,
             seed,
             len: AtomicUsize::new(0),
@@ -347,88 +458,59 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         std::mem::size_of_val(&*self.buckets) + std::mem::size_of_val(&*self.store)
     }
 
+    /// The lookup side's view of the table (see [`View`]).
     #[inline(always)]
-    fn word(&self, i: usize) -> &AtomicU64 {
-        &self.store[i / 8].0[i % 8]
+    fn view(&self) -> View<'_, K> {
+        View {
+            buckets: &self.buckets,
+            store: &self.store,
+            mask: self.bucket_mask,
+            seed: self.seed,
+            _key: PhantomData,
+        }
     }
 
+    /// Key-store entry `idx`: `KEY_WORDS` key words, then the value word.
     #[inline(always)]
-    fn entry_base(&self, idx: u32) -> usize {
-        idx as usize * self.stride
+    fn entry(&self, idx: u32) -> &[AtomicU64] {
+        self.view().entry(idx)
     }
 
     #[inline(always)]
     fn alt_bucket(&self, bucket: u32, sig: u16) -> u32 {
-        let spread = (u32::from(sig) | (u32::from(sig) << 16)).wrapping_mul(0x9e37_79b1) >> 7;
-        let mut d = spread & self.bucket_mask;
-        if d == 0 {
-            d = 1 & self.bucket_mask;
-        }
-        bucket ^ d
+        self.view().alt_bucket(bucket, sig)
     }
 
     #[inline(always)]
     fn place(&self, words: &[u64; MAX_KEY_WORDS]) -> Place {
-        let h = hash_words(&words[..Self::KEY_WORDS], self.seed);
-        let prim = (h as u32) & self.bucket_mask;
-        let sig = (h >> 48) as u16;
-        Place {
-            prim,
-            alt: self.alt_bucket(prim, sig),
-            sig,
-        }
-    }
-
-    #[inline(always)]
-    fn key_eq(&self, idx: u32, words: &[u64; MAX_KEY_WORDS]) -> bool {
-        let base = self.entry_base(idx);
-        let mut diff = 0;
-        for (i, w) in words.iter().enumerate().take(Self::KEY_WORDS) {
-            diff |= self.word(base + i).load(Ordering::Relaxed) ^ w;
-        }
-        diff == 0
+        self.view().place(words)
     }
 
     #[inline(always)]
     fn value_of(&self, idx: u32) -> u64 {
-        self.word(self.entry_base(idx) + Self::KEY_WORDS)
-            .load(Ordering::Relaxed)
+        self.view().value_of(idx)
     }
 
     /// Slot and key-store index of the key in `bucket`, if there.
     #[inline(always)]
     fn find_in(&self, bucket: u32, sig: u16, words: &[u64; MAX_KEY_WORDS]) -> Option<(usize, u32)> {
-        let b = &self.buckets[bucket as usize];
-        let mut m = b.sig_matches(sig);
-        while m != 0 {
-            let slot = m.trailing_zeros() as usize;
-            let idx = b.idx[slot].load(Ordering::Acquire);
-            if idx != EMPTY && self.key_eq(idx, words) {
-                return Some((slot, idx));
-            }
-            m &= m - 1;
-        }
-        None
-    }
-
-    #[inline(always)]
-    fn search(&self, p: Place, words: &[u64; MAX_KEY_WORDS]) -> Option<u64> {
-        let found = self
-            .find_in(p.prim, p.sig, words)
-            .or_else(|| self.find_in(p.alt, p.sig, words));
-        found.map(|(_, idx)| self.value_of(idx))
+        self.view().find_in(bucket, sig, words)
     }
 
     /// Looks up one key. Lock-free; safe to call while another thread writes.
     #[inline]
     pub fn lookup(&self, key: &K) -> Option<V> {
+        let v = self.view();
         let words = key_words(key);
-        let p = self.place(&words);
+        let p = v.place(&words);
         // Overlap the (possible) miss on the alternative bucket with the primary's.
-        prefetch(&self.buckets[p.alt as usize]);
+        prefetch(&v.buckets[p.alt as usize]);
         loop {
             let before = self.change.load(Ordering::Acquire);
-            let r = self.search(p, &words);
+            let r = v
+                .find_in(p.prim, p.sig, &words)
+                .or_else(|| v.find_in(p.alt, p.sig, &words))
+                .map(|(_, idx)| v.value_of(idx));
             fence(Ordering::Acquire);
             if self.change.load(Ordering::Relaxed) == before {
                 return r.map(V::from_word);
@@ -457,37 +539,41 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         hits
     }
 
+    /// One batch of at most [`MAX_BULK`] keys (`out` as long as `keys`), in three passes so
+    /// that each pass's cache misses are all in flight before the next pass needs them: hash
+    /// and prefetch both buckets of every key; compare signatures and prefetch the first
+    /// candidate key-store entry of every key; compare keys.
     #[inline(always)]
     fn lookup_batch(&self, keys: &[K], out: &mut [Option<V>]) -> usize {
-        let n = keys.len();
+        let v = self.view();
+        let n = keys.len().min(out.len()).min(MAX_BULK);
+        let (keys, out) = (&keys[..n], &mut out[..n]);
         let mut places = [Place::default(); MAX_BULK];
-        for (p, k) in places.iter_mut().zip(keys) {
-            *p = self.place(&key_words(k));
-            prefetch(&self.buckets[p.prim as usize]);
-            prefetch(&self.buckets[p.alt as usize]);
+        for i in 0..n {
+            let p = v.place(&key_words(&keys[i]));
+            prefetch(&v.buckets[p.prim as usize]);
+            prefetch(&v.buckets[p.alt as usize]);
+            places[i] = p;
         }
+        let mut cand = [(0u32, 0u32); MAX_BULK];
         loop {
             let before = self.change.load(Ordering::Acquire);
-            // Stage 2: signature compare, prefetch the first candidate entry of each key.
-            let mut cand = [(0u32, 0u32); MAX_BULK];
-            for (c, p) in cand.iter_mut().zip(&places[..n]) {
-                let pm = self.buckets[p.prim as usize].sig_matches(p.sig);
-                let am = self.buckets[p.alt as usize].sig_matches(p.sig);
-                *c = (pm, am);
+            for i in 0..n {
+                let p = places[i];
+                let (prim, alt) = (&v.buckets[p.prim as usize], &v.buckets[p.alt as usize]);
+                let (pm, am) = (prim.sig_matches(p.sig), alt.sig_matches(p.sig));
+                cand[i] = (pm, am);
                 let first = if pm != 0 {
-                    self.buckets[p.prim as usize].idx[pm.trailing_zeros() as usize]
-                        .load(Ordering::Relaxed)
+                    prim.idx[pm.trailing_zeros() as usize].load(Ordering::Relaxed)
                 } else if am != 0 {
-                    self.buckets[p.alt as usize].idx[am.trailing_zeros() as usize]
-                        .load(Ordering::Relaxed)
+                    alt.idx[am.trailing_zeros() as usize].load(Ordering::Relaxed)
                 } else {
                     EMPTY
                 };
                 if first != EMPTY {
-                    prefetch(self.word(self.entry_base(first)));
+                    prefetch(&v.entry(first)[0]);
                 }
             }
-            // Stage 3: full key compares.
             let mut hits = 0;
             for i in 0..n {
                 let (pm, am) = cand[i];
@@ -495,18 +581,15 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
                 if pm | am == 0 {
                     continue;
                 }
-                // Recomputed rather than kept from the first loop: for 13- to 37-byte keys
-                // this is a few instructions, cheaper than storing 64 bytes per key (measured).
+                // Recomputed rather than kept from the first pass: a few instructions, cheaper
+                // than storing and reloading 64 bytes per key (measured).
                 let words = key_words(&keys[i]);
-                let r = self.scan(places[i].prim, pm, &words).or_else(|| {
-                    if am != 0 {
-                        self.scan(places[i].alt, am, &words)
-                    } else {
-                        None
-                    }
-                });
-                if let Some(v) = r {
-                    out[i] = Some(V::from_word(v));
+                let p = places[i];
+                let r = v
+                    .scan(p.prim, pm, &words)
+                    .or_else(|| v.scan(p.alt, am, &words));
+                if let Some(val) = r {
+                    out[i] = Some(V::from_word(val));
                     hits += 1;
                 }
             }
@@ -515,20 +598,6 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
                 return hits;
             }
         }
-    }
-
-    #[inline(always)]
-    fn scan(&self, bucket: u32, mut m: u32, words: &[u64; MAX_KEY_WORDS]) -> Option<u64> {
-        let b = &self.buckets[bucket as usize];
-        while m != 0 {
-            let slot = m.trailing_zeros() as usize;
-            let idx = b.idx[slot].load(Ordering::Acquire);
-            if idx != EMPTY && self.key_eq(idx, words) {
-                return Some(self.value_of(idx));
-            }
-            m &= m - 1;
-        }
-        None
     }
 
     fn lock(&self) -> MutexGuard<'_, WriterState> {
@@ -579,7 +648,7 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
         // bucket misses; the free list hands out low indices first, so this is mostly a
         // sequential stream anyway).
         if let Some(&idx) = w.free.last() {
-            prefetch(self.word(self.entry_base(idx)));
+            prefetch(&self.entry(idx)[0]);
         }
         // When the primary bucket is full, start fetching its entries' other buckets at
         // once: a displacement then finds them in flight, overlapped with the miss on the
@@ -592,7 +661,7 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
             .find_in(p.prim, p.sig, &words)
             .or_else(|| self.find_in(p.alt, p.sig, &words))
         {
-            let vw = self.word(self.entry_base(idx) + Self::KEY_WORDS);
+            let vw = &self.entry(idx)[Self::KEY_WORDS];
             let old = vw.swap(value.to_word(), Ordering::Release);
             return Ok(Some(V::from_word(old)));
         }
@@ -604,12 +673,11 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
             return Err(full);
         };
         // Write the entry before publishing its index.
-        let base = self.entry_base(idx);
-        for (i, word) in words.iter().enumerate().take(Self::KEY_WORDS) {
-            self.word(base + i).store(*word, Ordering::Relaxed);
+        let e = self.entry(idx);
+        for (stored, word) in e[..Self::KEY_WORDS].iter().zip(&words) {
+            stored.store(*word, Ordering::Relaxed);
         }
-        self.word(base + Self::KEY_WORDS)
-            .store(value.to_word(), Ordering::Relaxed);
+        e[Self::KEY_WORDS].store(value.to_word(), Ordering::Relaxed);
 
         let room = prim_free
             .map(|s| (p.prim, s))
@@ -799,9 +867,8 @@ impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
                 if idx == EMPTY {
                     continue;
                 }
-                let base = self.entry_base(idx);
-                for i in 0..Self::KEY_WORDS {
-                    let w = self.word(base + i).load(Ordering::Relaxed);
+                for (i, w) in self.entry(idx)[..Self::KEY_WORDS].iter().enumerate() {
+                    let w = w.load(Ordering::Relaxed);
                     bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
                 }
                 f(
@@ -901,6 +968,49 @@ mod tests {
             b[36] ^= 0x5a;
             Ipv6FiveTuple::from_bytes(&b)
         });
+    }
+
+    /// `key_words` (whole-word loads plus a shifted or bytewise tail) equals the key's bytes
+    /// zero padded to words, for every key length from 1 to `MAX_KEY_LEN`.
+    #[test]
+    fn key_words_are_the_zero_padded_bytes() {
+        fn check<const N: usize>() {
+            let key: [u8; N] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+            let mut padded = [0u8; MAX_KEY_LEN];
+            padded[..N].copy_from_slice(&key);
+            let want: [u64; MAX_KEY_WORDS] = std::array::from_fn(|w| {
+                u64::from_le_bytes(padded[w * 8..w * 8 + 8].try_into().unwrap())
+            });
+            assert_eq!(key_words(&key), want, "key length {N}");
+        }
+        macro_rules! lens {
+            ($($n:literal)*) => { $(check::<$n>();)* };
+        }
+        lens!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+            32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60
+            61 62 63 64);
+    }
+
+    /// The signature compare (SSE2 on x86_64) agrees with the portable SWAR compare.
+    #[test]
+    fn sig_matches_agrees_with_swar() {
+        let b = Bucket::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct signatures, so that several slots often match.
+            for s in 0..BUCKET_ENTRIES {
+                b.set_sig(s, [0, 1, 0x8000, 0xffff][(x >> (2 * s)) as usize & 3]);
+            }
+            for sig in [0u16, 1, 0x8000, 0xffff, 0x1234] {
+                let pattern = u64::from(sig) * LANE_LOW;
+                let swar = lanes_zero(b.sigs[0].load(Ordering::Relaxed) ^ pattern)
+                    | (lanes_zero(b.sigs[1].load(Ordering::Relaxed) ^ pattern) << 4);
+                assert_eq!(b.sig_matches(sig), swar, "sig {sig:#x}");
+            }
+        }
     }
 
     #[test]

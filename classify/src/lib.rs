@@ -15,6 +15,7 @@ pub mod hash;
 pub mod key;
 mod prefetch;
 pub mod rss;
+mod simd;
 mod zeroed;
 
 pub use acl::{

@@ -1,4 +1,4 @@
-//! Software prefetch (the only `unsafe` in this crate).
+//! Software prefetch.
 
 /// Hints the CPU to bring the cache line holding `p` into L1. Never faults, never reads.
 #[inline(always)]

@@ -41,6 +41,12 @@ unsafe impl<T: Zeroable + Sync> Sync for ZeroedBuf<T> {}
 impl<T: Zeroable> ZeroedBuf<T> {
     /// Allocates `len` zeroed elements (aborts on allocation failure, like `Vec`).
     pub(crate) fn new(len: usize) -> Self {
+        Self::with_align(len, std::mem::align_of::<T>())
+    }
+
+    /// Like [`ZeroedBuf::new`], with the array's start aligned to at least `align` bytes (a
+    /// power of two), e.g. a cache line for an array whose elements are grouped in lines.
+    pub(crate) fn with_align(len: usize, align: usize) -> Self {
         let len = len.max(1);
         let bytes = std::mem::size_of::<T>()
             .checked_mul(len)
@@ -52,7 +58,7 @@ impl<T: Zeroable> ZeroedBuf<T> {
             return buf;
         }
         let layout =
-            Layout::from_size_align(bytes, std::mem::align_of::<T>()).expect("table layout");
+            Layout::from_size_align(bytes, align.max(std::mem::align_of::<T>())).expect("table layout");
         assert!(layout.size() > 0, "zero-sized table element");
         // SAFETY: layout.size() > 0 was just checked.
         let raw = unsafe { alloc_zeroed(layout) };

@@ -5,7 +5,9 @@
 # Topology (all created here, deleted on exit):
 #   netns fpxG: generator on fpxAg  ->  fpxA (root ns): forwarder (AF_XDP on fpxA and fpxB)
 #   -> fpxB (root ns)  ->  netns fpxC: fpxBc with our XDP count-and-drop program (the counter).
-# The forwarder is pinned to CPU 0, the generator to CPU 1.
+# The forwarder is pinned to CPU FWD_CORE (1), the generator to CPU GEN_CORE (0). trafgen pins its
+# worker to CPU 0 itself (`-P 1` forks one process and binds it to CPU 0, whatever taskset says),
+# so the generator must be on CPU 0: with the forwarder there too, both share a core.
 #
 # Two phases, for each generator chosen with GEN:
 # 1. Maximum rate: the offered load (the counter on fpxA itself, no forwarder), ours, testpmd
@@ -41,6 +43,9 @@ LOSS_PCTS=${LOSS_PCTS:-25 50 75}
 LOSS_SECS=${LOSS_SECS:-5}
 LOSS_RUNS=${LOSS_RUNS:-3}
 RXD=${RXD:-2048}
+GEN_CORE=0
+FWD_CORE=${FWD_CORE:-1}
+[ "$FWD_CORE" != "$GEN_CORE" ] || { echo "af_xdp bench: FWD_CORE=$FWD_CORE is trafgen's CPU (0)" >&2; exit 2; }
 FWD_POOL=${FWD_POOL:-$((6 * RXD + 8192))}
 PRIO_ARGS=()
 if [ -n "${PRIO:-}" ]; then
@@ -112,12 +117,12 @@ gen_start() {
         trafgen)
             local rate=()
             [ -n "$pps" ] && rate=(-b "${pps}pps")
-            setsid ip netns exec "$G" taskset -c 1 trafgen -o "$Ag" -i "$TMP/udp64.cfg" -P 1 -Q -C \
+            setsid ip netns exec "$G" taskset -c "$GEN_CORE" trafgen -o "$Ag" -i "$TMP/udp64.cfg" -P 1 -Q -C \
                 -n "$count" "${rate[@]}" >/dev/null 2>"$TMP/gen.err" &
             ;;
         pktgen)
             # 64-byte UDP frames (60 + FCS), like trafgen's; until stopped.
-            setsid ip netns exec "$G" taskset -c 1 "$PKTGEN" xdp --iface "$Ag" --count 1000000000000 \
+            setsid ip netns exec "$G" taskset -c "$GEN_CORE" "$PKTGEN" xdp --iface "$Ag" --count 1000000000000 \
                 --size 64 --proto udp --src-ip 10.0.0.1 --dst-ip 10.0.0.2 --src-port 1000 \
                 --dst-port 2000 --src-mac 02:00:00:00:00:01 --dst-mac 02:00:00:00:00:02 \
                 >/dev/null 2>"$TMP/gen.err" &
@@ -201,12 +206,12 @@ measure_loss() {
 
 # The forwarders exec, so that a job's pid is the forwarder's own and kill -INT reaches it.
 ours() {
-    exec taskset -c 0 "${PRIO_ARGS[@]}" "$FWD" fwd "$A" "$B" --core 0 --secs "$1" --pool "$FWD_POOL" \
+    exec taskset -c "$FWD_CORE" "${PRIO_ARGS[@]}" "$FWD" fwd "$A" "$B" --core "$FWD_CORE" --secs "$1" --pool "$FWD_POOL" \
         --extra "rx_ring=$RXD${FWD_EXTRA:+,$FWD_EXTRA}"
 }
 testpmd() {
     # It quits on SIGINT or at the newline on its standard input.
-    exec "${PRIO_ARGS[@]}" dpdk-testpmd -l 0,1 --main-lcore 1 --no-pci --in-memory --file-prefix fpxbench \
+    exec "${PRIO_ARGS[@]}" dpdk-testpmd -l "$GEN_CORE,$FWD_CORE" --main-lcore "$GEN_CORE" --no-pci --in-memory --file-prefix fpxbench \
         --vdev "net_af_xdp0,iface=$A" --vdev "net_af_xdp1,iface=$B" -- \
         --forward-mode=io --auto-start --nb-cores=1 --txd=2048 --rxd="$RXD" < <(sleep "$1"; echo)
 }

@@ -15,6 +15,17 @@
 # the timed loop (as DPDK's are), the fill is repeated HASH_PERF_ADD_RUNS times (default 3) on
 # a fresh table and the fastest is reported (DPDK's single fill is its only one); the add's
 # thread CPU time is reported beside it (ours only: immune to preemption on a loaded machine).
+# Like-for-like DPDK side (the "1M keys" rows): scripts/bench/c/hash_perf.c, built here against
+# libdpdk (pkg-config), runs rte_hash through exactly our workload: the same 1,000,000 keys
+# (same generator and seed, 13-byte packed 5-tuples), a table created with the same 2^20 entries
+# (2^17 buckets of 8, 95% load), the same fill (in order, fastest of HASH_PERF_ADD_RUNS), the same
+# hit and miss streams, single lookups (rte_hash_lookup_data) and bursts of 16 and 32
+# (rte_hash_lookup_bulk_data), rdtsc cycles per key, median of HASH_PERF_REPEAT passes (default
+# 5) on both sides. rte_hash runs with DPDK's default hash (CRC32) and no extra flags (lookups
+# without reader-writer concurrency, the autotest's "without locks"; HASH_DPDK_LF=1 makes them
+# lock-free-concurrent like ours, HASH_DPDK_JHASH=1 uses the autotest's rte_jhash). EAL:
+# --in-memory (hugepages), or --no-huge when that fails.
+# The autotest rows (DPDK's own 2^19 table at 75%) are kept as they were.
 # Env: QUICK=1 (no effect on DPDK's fixed run; ours uses 200k keys), BENCH_CPU (default 1),
 # HASH_PERF_ADD_RUNS (default 3), BENCH_RT=1 (both sides at real-time priority, chrt -f 10, so
 # nothing else on the core preempts them; it starves everything else on that core meanwhile).
@@ -48,6 +59,29 @@ mv "$tmp/ours.err" "$tmp/small.fills"
 ours() { awk -F'\t' -v k="$1" '$1 ~ k { print $2; exit }' "$tmp/ours.txt"; }
 small() { awk -F'\t' -v k="$1" '$1 ~ k { print $2; exit }' "$tmp/small.txt"; }
 
+# like SIDEFILE KEY: a value of the like-for-like DPDK run ("-" when it did not run)
+like() { awk -F'\t' -v k="$2" '$1 ~ k { print $2; found = 1; exit } END { if (!found) print "-" }' "$1"; }
+: > "$tmp/like.txt"
+if pkg-config --exists libdpdk 2> /dev/null; then
+    echo "hash: building scripts/bench/c/hash_perf.c against libdpdk" >&2
+    # shellcheck disable=SC2046
+    if cc -O3 -march=native -o "$tmp/dpdk_hash_perf" scripts/bench/c/hash_perf.c $(pkg-config --cflags --libs libdpdk) >&2; then
+        echo "hash: running DPDK rte_hash on our workload, cpu $cpu ($keys keys)" >&2
+        eal=(--no-pci -l "$cpu" --log-level=lib.eal:error --file-prefix "fphashlike$$")
+        if ! "${rt[@]}" "$tmp/dpdk_hash_perf" "${eal[@]}" --in-memory -- "$keys" > "$tmp/like.txt" 2> "$tmp/like.err"; then
+            cat "$tmp/like.err" >&2
+            echo "hash: retrying the DPDK side with --no-huge" >&2
+            "${rt[@]}" "$tmp/dpdk_hash_perf" "${eal[@]}" --no-huge -m 512 -- "$keys" > "$tmp/like.txt" 2> "$tmp/like.err" \
+                || { cat "$tmp/like.err" >&2; : > "$tmp/like.txt"; }
+        fi
+        cat "$tmp/like.err" >&2
+    else
+        echo "hash: cannot build scripts/bench/c/hash_perf.c; like-for-like DPDK column empty" >&2
+    fi
+else
+    echo "hash: libdpdk not found (pkg-config); like-for-like DPDK column empty" >&2
+fi
+
 dpdk_add=- dpdk_lookup=- dpdk_bulk=-
 if command -v dpdk-test > /dev/null; then
     echo "hash: running DPDK hash_perf_autotest on lcore $cpu (a few minutes)" >&2
@@ -73,6 +107,18 @@ else
     echo "hash: dpdk-test not installed; DPDK column empty" >&2
 fi
 
+# Like-for-like rows: both sides on the same workload (1M keys, 2^20 entries, see above).
+lk="$tmp/like.txt"
+printf 'ROW\t%s\t%s\t%s\t%s\n' \
+    "1M keys, 2^20 entries: lookup hit, single" "$(ours 'lookup hit')" "$(like "$lk" 'lookup hit')" "cycles/lookup" \
+    "1M keys, 2^20 entries: lookup hit, bulk 16" "$(ours 'bulk16 hit')" "$(like "$lk" 'bulk16 hit')" "cycles/lookup" \
+    "1M keys, 2^20 entries: lookup hit, bulk 32" "$(ours 'bulk32 hit')" "$(like "$lk" 'bulk32 hit')" "cycles/lookup" \
+    "1M keys, 2^20 entries: lookup miss, single" "$(ours 'lookup miss')" "$(like "$lk" 'lookup miss')" "cycles/lookup" \
+    "1M keys, 2^20 entries: lookup miss, bulk 16" "$(ours 'bulk16 miss')" "$(like "$lk" 'bulk16 miss')" "cycles/lookup" \
+    "1M keys, 2^20 entries: lookup miss, bulk 32" "$(ours 'bulk32 miss')" "$(like "$lk" 'bulk32 miss')" "cycles/lookup" \
+    "1M keys, 2^20 entries: add to 95%" "$(ours ', add$')" "$(like "$lk" ', add$')" "cycles/add" \
+    "1M keys, 2^20 entries: add, thread CPU time" "$(ours 'add thread-cpu-ns')" "$(like "$lk" 'add thread-cpu-ns')" "ns/add"
+# Against hash_perf_autotest (its own 2^19 table at 75%; ours at 1M keys as before).
 printf 'ROW\t%s\t%s\t%s\t%s\n' \
     "5-tuple 13B lookup hit, single" "$(ours 'lookup hit')" "$dpdk_lookup" "cycles/lookup" \
     "5-tuple 13B lookup hit, bulk 16" "$(ours 'bulk16 hit')" "$dpdk_bulk" "cycles/lookup" \
@@ -95,6 +141,15 @@ fill_runs() {
 }
 fill_runs "5-tuple 13B add to 95% of 2^20 (ours only: DPDK's autotest adds to 75%, see the 2^19 row)" "$tmp/ours.fills" 1
 fill_runs "2^19 slots, 75% (DPDK's table): add" "$tmp/small.fills" 1
+if [ -s "$tmp/like.err" ]; then
+    for side in ours dpdk; do
+        f="$tmp/ours.fills"
+        [ $side = dpdk ] && f="$tmp/like.err"
+        v=$(sed -n 's/^hash_perf: fill [0-9]*: \([0-9.]*\) cycles, .*/\1/p' "$f" | tr '\n' ' ' | sed 's/ $//')
+        if [ "$(wc -w <<<"$v")" -gt 1 ]; then printf 'RUNS\t%s\t%s\t%s\n' "1M keys, 2^20 entries: add to 95%" "$side" "$v" >&2; fi
+    done
+fi
 fill_runs "5-tuple 13B add, thread CPU time (ours only)" "$tmp/ours.fills" 2
 mem=$(awk -F'\t' '$1 == "memory_bytes" { printf "%.1f", $2 / 1048576 }' "$tmp/ours.txt")
-printf 'ROW\t%s\t%s\t%s\t%s\n' "table memory ($keys keys)" "$mem" "-" "MiB"
+dmem=$(awk -F'\t' '$1 == "memory_bytes" { printf "%.1f", $2 / 1048576 }' "$tmp/like.txt")
+printf 'ROW\t%s\t%s\t%s\t%s\n' "table memory ($keys keys; buckets + key store)" "$mem" "${dmem:--}" "MiB"
