@@ -61,7 +61,7 @@ impl<'a> View<'a> {
 
     #[inline(always)]
     fn lookup(self, ip: u32) -> u32 {
-        self.resolve(self.first(ip).load(Ordering::Relaxed), ip)
+        self.resolve(self.first(ip).load(Ordering::Acquire), ip)
     }
 
     /// Eight independent lookups: all tbl24 loads are issued before any is resolved, so
