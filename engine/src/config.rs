@@ -731,22 +731,23 @@ impl EngineConfig {
         let nb_lcores = self.lcores.len() as u64;
         let nb_workers = workers.len() as u64;
         let nb_ports = self.ports.len() as u64;
-        let rxd: u64 = self
+        // A driver may hold more than its descriptors (AF_XDP lends its fill ring too).
+        let held: Vec<(u64, u64)> = self
             .ports
+            .iter()
+            .map(|p| ferroplane_pmd::mbufs_held(&p.dev, p.rx_ring_size, p.tx_ring_size))
+            .collect();
+        let rxd: u64 = held
             .iter()
             .zip(&rx_queues)
-            .map(|(p, &q)| p.rx_ring_size as u64 * q as u64)
+            .map(|(&(rx, _), &q)| rx * q as u64)
             .sum();
-        let txd: u64 = self
-            .ports
-            .iter()
-            .map(|p| p.tx_ring_size as u64 * nb_workers)
-            .sum();
+        let txd: u64 = held.iter().map(|&(_, tx)| tx * nb_workers).sum();
         let bufs = nb_ports * nb_workers * self.burst as u64;
         let caches = nb_lcores * self.pool.cache as u64;
         let required = rxd + txd + bufs + caches;
         let breakdown = format!(
-            "rx descriptors {rxd} + tx descriptors {txd} + tx buffers {nb_ports} ports x {nb_workers} lcores x {} + caches {nb_lcores} lcores x {}",
+            "rx descriptors {rxd} + tx descriptors {txd} (with what the drivers lend the kernel) + tx buffers {nb_ports} ports x {nb_workers} lcores x {} + caches {nb_lcores} lcores x {}",
             self.burst, self.pool.cache
         );
         let pool_size = match self.pool.size {
@@ -1032,6 +1033,25 @@ mod tests {
         assert_eq!(plan.tx_queues, 2);
         assert_eq!(plan.rx_queues, vec![1, 1, 1]);
         assert!(plan.pool_size >= MIN_AUTO_POOL);
+    }
+
+    #[test]
+    fn pool_requirement_counts_the_af_xdp_fill_and_completion_rings() {
+        if !ferroplane_pmd::DRIVERS.contains(&"af_xdp") {
+            eprintln!("skipped: ferroplane-pmd built without its af_xdp feature");
+            return;
+        }
+        let two_ports = |a: &str, b: &str| {
+            cfg(&["-l", "0", "--main-lcore-works", "--port", a, "--port", b])
+                .validate_with(&[0])
+                .unwrap()
+                .pool_required
+        };
+        let null = two_ports("null:", "null:");
+        let xdp = two_ports("af_xdp:iface=a", "af_xdp:iface=b");
+        // Per port: a fill ring of 2 x 1024 beyond the RX ring, a completion ring of 1024
+        // beyond the TX ring.
+        assert_eq!(xdp - null, 2 * (2 * 1024 + 1024));
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use error::PmdError;
 pub use ferroplane_mempool::{Mbuf, MbufBurst, Mempool};
 pub use info::{Capabilities, LinkState, MacAddr, PortInfo};
 pub use port::{Port, PortConfig, RxQueue, TxQueue};
-pub use registry::{DRIVERS, open};
+pub use registry::{DRIVERS, mbufs_held, open};
 pub use stats::{PortStats, QueueKind, QueueStats, QueueStatsSnapshot};
 
 #[cfg(feature = "af_xdp")]

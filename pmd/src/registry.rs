@@ -22,6 +22,27 @@ pub const DRIVERS: &[&str] = &[
     "null",
 ];
 
+/// Mbufs a port opened from `devstr` with RX/TX rings of `rx_ring_size`/`tx_ring_size`
+/// descriptors can hold at once, per RX queue and per TX queue: what an application adds up
+/// to size its pool, as DPDK applications count one mbuf per descriptor. Most drivers hold one
+/// per descriptor; AF_XDP also lends its fill ring to the kernel (twice the RX ring unless
+/// `fill_ring` says otherwise) and keeps sent frames until the completion ring returns them.
+/// A device string that does not parse counts one per descriptor (opening it reports the
+/// error).
+pub fn mbufs_held(devstr: &str, rx_ring_size: u32, tx_ring_size: u32) -> (u64, u64) {
+    let per_descriptor = (u64::from(rx_ring_size), u64::from(tx_ring_size));
+    let Ok(args) = DevArgs::parse(devstr) else {
+        return per_descriptor;
+    };
+    match args.driver() {
+        #[cfg(feature = "af_xdp")]
+        "af_xdp" => crate::af_xdp::AfXdpConfig::from_devargs(&args)
+            .map(|c| c.mbufs_held(rx_ring_size, tx_ring_size))
+            .unwrap_or(per_descriptor),
+        _ => per_descriptor,
+    }
+}
+
 /// Opens a port from a device string such as `af_packet:iface=veth0,queues=2`,
 /// `pcap:rx=in.pcap,tx=out.pcap,infinite_rx=1`, `tap:name=fp0,queues=2`, `ring:name=r0` or
 /// `null:size=64`. Keys in the device string (such as `queues`) override `cfg`.

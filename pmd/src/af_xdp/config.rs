@@ -111,6 +111,26 @@ impl AfXdpConfig {
         }
     }
 
+    /// The ring sizes in effect with port-configuration rings `rx_ring`/`tx_ring`:
+    /// `(rx, tx, fill, completion)`.
+    pub fn ring_sizes(&self, rx_ring: u32, tx_ring: u32) -> (u32, u32, u32, u32) {
+        let rx = self.rx_ring.unwrap_or(rx_ring);
+        let tx = self.tx_ring.unwrap_or(tx_ring);
+        let fill = self.fill_ring.unwrap_or(rx.saturating_mul(2).min(MAX_RING));
+        (rx, tx, fill, self.comp_ring.unwrap_or(tx))
+    }
+
+    /// Chunks one queue can have out of the pool at once with port-configuration rings
+    /// `rx_ring`/`tx_ring`: per RX queue the fill ring plus the RX ring, per TX queue the TX
+    /// ring plus the completion ring.
+    pub fn mbufs_held(&self, rx_ring: u32, tx_ring: u32) -> (u64, u64) {
+        let (rx, tx, fill, comp) = self.ring_sizes(rx_ring, tx_ring);
+        (
+            u64::from(fill) + u64::from(rx),
+            u64::from(tx) + u64::from(comp),
+        )
+    }
+
     /// Reads the `af_xdp:` keys of a parsed device string. Values are checked here as far as
     /// possible without the system (powers of two, ranges, rule syntax).
     pub fn from_devargs(a: &DevArgs) -> Result<Self, PmdError> {
@@ -289,6 +309,23 @@ pub fn parse_rule(s: &str) -> Result<FlowRule, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mbufs_held_counts_the_fill_and_completion_rings() {
+        // Defaults: fill = 2 x RX, completion = TX.
+        let c = cfg("af_xdp:iface=v").unwrap();
+        assert_eq!(c.mbufs_held(1024, 512), (3 * 1024, 2 * 512));
+        let c =
+            cfg("af_xdp:iface=v,rx_ring=4096,fill_ring=2048,tx_ring=256,comp_ring=1024").unwrap();
+        assert_eq!(c.mbufs_held(1024, 1024), (4096 + 2048, 256 + 1024));
+        // Through the registry, which falls back to one per descriptor for other drivers.
+        assert_eq!(crate::mbufs_held("af_xdp:iface=v", 1024, 512), (3072, 1024));
+        assert_eq!(crate::mbufs_held("null:size=64", 1024, 512), (1024, 512));
+        assert_eq!(
+            crate::mbufs_held("af_xdp:iface=v,rx_ring=3", 1024, 512),
+            (1024, 512)
+        );
+    }
 
     fn cfg(s: &str) -> Result<AfXdpConfig, PmdError> {
         AfXdpConfig::from_devargs(&DevArgs::parse(s).unwrap())

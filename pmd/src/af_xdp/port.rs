@@ -131,12 +131,8 @@ impl AfXdpPort {
                 pool.buf_len()
             )));
         }
-        let rx_ring = cfg.rx_ring.unwrap_or(defaults.rx_ring);
-        let tx_ring = cfg.tx_ring.unwrap_or(defaults.tx_ring);
-        let fill_ring = cfg
-            .fill_ring
-            .unwrap_or(rx_ring.saturating_mul(2).min(super::config::MAX_RING));
-        let comp_ring = cfg.comp_ring.unwrap_or(tx_ring);
+        let (rx_ring, tx_ring, fill_ring, comp_ring) =
+            cfg.ring_sizes(defaults.rx_ring, defaults.tx_ring);
         for (key, v) in [
             ("rx_ring", rx_ring),
             ("tx_ring", tx_ring),
