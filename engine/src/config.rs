@@ -11,7 +11,10 @@
 //! configuration into a [`Plan`]: which lcore polls which queue, which TX queue each lcore uses on
 //! each port, and the mempool size. There is one mempool per NUMA node that has a worker lcore
 //! (all of the same size, as in l3fwd); a port allocates from the pool of the node of the lcore
-//! that polls its queue 0.
+//! that polls its queue 0. The size counts, as DPDK applications do, one mbuf per RX and TX
+//! descriptor, a TX buffer per (lcore, port) and every cache, and also what a driver lends
+//! the kernel beyond its descriptors ([`ferroplane_pmd::mbufs_held`]: AF_XDP's fill and
+//! completion rings).
 //!
 //! A TOML file looks like this:
 //!
