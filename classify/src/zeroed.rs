@@ -10,6 +10,7 @@ use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::ops::Deref;
 use std::ptr::NonNull;
 
+#[cfg(all(target_os = "linux", not(miri)))]
 const HUGE: usize = 2 << 20;
 
 /// Types for which the all-zero bit pattern is a valid value and which need no `Drop`.
@@ -57,8 +58,8 @@ impl<T: Zeroable> ZeroedBuf<T> {
         {
             return buf;
         }
-        let layout =
-            Layout::from_size_align(bytes, align.max(std::mem::align_of::<T>())).expect("table layout");
+        let layout = Layout::from_size_align(bytes, align.max(std::mem::align_of::<T>()))
+            .expect("table layout");
         assert!(layout.size() > 0, "zero-sized table element");
         // SAFETY: layout.size() > 0 was just checked.
         let raw = unsafe { alloc_zeroed(layout) };

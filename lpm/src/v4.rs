@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::mem::prefetch;
-use crate::trie::{EXT, MemoryUsage, TBL24_ENTRIES, Tables, Trie, VALID};
+use crate::mem::{TablesRef, prefetch};
+use crate::trie::{EXT, MemoryUsage, TBL24_ENTRIES, Trie, VALID};
 use crate::{LookupImpl, LpmConfig, LpmError, NO_ROUTE};
 
 /// Next hops are 24 bits.
@@ -33,11 +33,11 @@ struct View<'a> {
 
 impl<'a> View<'a> {
     #[inline(always)]
-    fn new(t: &'a Tables) -> Self {
+    fn new(t: &'a TablesRef) -> Self {
         Self {
             // The trie always maps exactly 2^24 tbl24 entries.
-            tbl24: t.tbl24.as_array().unwrap_or_else(|| unreachable_len()),
-            tbl8: t.tbl8.as_slice(),
+            tbl24: t.tbl24().try_into().unwrap_or_else(|_| unreachable_len()),
+            tbl8: t.tbl8(),
         }
     }
 
@@ -160,14 +160,16 @@ fn unreachable_len() -> ! {
 /// Addresses are host-order `u32` (`u32::from(Ipv4Addr)`).
 pub struct Lpm4 {
     trie: Trie,
+    /// The trie's tables as the lookups read them (see `TablesRef`).
+    fast: TablesRef,
 }
 
 impl Lpm4 {
     /// Creates an empty table (64 MiB tbl24 plus `cfg.tbl8_groups` KiB of tbl8 groups).
     pub fn new(cfg: &LpmConfig) -> Result<Self, LpmError> {
-        Ok(Self {
-            trie: Trie::new(32, NH_BITS, cfg)?,
-        })
+        let trie = Trie::new(32, NH_BITS, cfg)?;
+        let fast = TablesRef::new(Arc::clone(&trie.tables));
+        Ok(Self { trie, fast })
     }
 
     /// Adds `ip/depth -> next_hop` (bits of `ip` beyond `depth` are ignored). If the prefix
@@ -204,7 +206,7 @@ impl Lpm4 {
     /// Longest-prefix match of one address.
     #[inline]
     pub fn lookup(&self, ip: u32) -> Option<u32> {
-        let nh = View::new(&self.trie.tables).lookup(ip);
+        let nh = View::new(&self.fast).lookup(ip);
         (nh != NO_ROUTE).then_some(nh)
     }
 
@@ -213,19 +215,19 @@ impl Lpm4 {
     /// has ([`LookupImpl::Auto`]).
     #[inline]
     pub fn lookup_bulk(&self, ips: &[u32], next_hops: &mut [u32]) -> usize {
-        View::new(&self.trie.tables).lookup_with(LookupImpl::Auto, ips, next_hops)
+        View::new(&self.fast).lookup_with(LookupImpl::Auto, ips, next_hops)
     }
 
     /// [`Lpm4::lookup_bulk`] with a chosen implementation (unsupported ones fall back to
     /// scalar); all give identical results.
     pub fn lookup_bulk_with(&self, imp: LookupImpl, ips: &[u32], next_hops: &mut [u32]) -> usize {
-        View::new(&self.trie.tables).lookup_with(imp, ips, next_hops)
+        View::new(&self.fast).lookup_with(imp, ips, next_hops)
     }
 
     /// Looks up 8 addresses ([`NO_ROUTE`] for misses).
     #[inline]
     pub fn lookup8(&self, ips: &[u32; 8]) -> [u32; 8] {
-        View::new(&self.trie.tables).lookup8(ips)
+        View::new(&self.fast).lookup8(ips)
     }
 
     /// Looks up 32 addresses ([`NO_ROUTE`] for misses).
@@ -239,8 +241,7 @@ impl Lpm4 {
     /// A lock-free lookup handle for another thread, registered online.
     /// Errors: [`LpmError::TooManyReaders`].
     pub fn reader(&self) -> Result<Lpm4Reader, LpmError> {
-        let tables = Arc::clone(&self.trie.tables);
-        let slot = tables.qsbr.register().ok_or(LpmError::TooManyReaders)?;
+        let (tables, slot) = TablesRef::register_reader(&self.trie.tables)?;
         Ok(Lpm4Reader { tables, slot })
     }
 
@@ -281,7 +282,7 @@ impl Lpm4 {
 /// groups waits for this reader (up to [`LpmConfig::grace_timeout`], then
 /// [`LpmError::Tbl8Exhausted`]). Dropping the handle unregisters it.
 pub struct Lpm4Reader {
-    tables: Arc<Tables>,
+    tables: TablesRef,
     slot: usize,
 }
 
@@ -307,22 +308,22 @@ impl Lpm4Reader {
     /// Reports a quiescent state (call once per burst).
     #[inline]
     pub fn quiescent(&mut self) {
-        self.tables.qsbr.quiescent(self.slot);
+        self.tables.tables().qsbr.quiescent(self.slot);
     }
 
     /// Stops taking part in grace periods (no lookups until [`Lpm4Reader::online`]).
     pub fn offline(&mut self) {
-        self.tables.qsbr.offline(self.slot);
+        self.tables.tables().qsbr.offline(self.slot);
     }
 
     /// Takes part in grace periods again.
     pub fn online(&mut self) {
-        self.tables.qsbr.online(self.slot);
+        self.tables.tables().qsbr.online(self.slot);
     }
 }
 
 impl Drop for Lpm4Reader {
     fn drop(&mut self) {
-        self.tables.qsbr.unregister(self.slot);
+        self.tables.tables().qsbr.unregister(self.slot);
     }
 }

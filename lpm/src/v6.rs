@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::mem::prefetch;
-use crate::trie::{EXT, MemoryUsage, TBL24_ENTRIES, Tables, Trie, VALID};
+use crate::mem::{TablesRef, prefetch};
+use crate::trie::{EXT, MemoryUsage, TBL24_ENTRIES, Trie, VALID};
 use crate::{LpmConfig, LpmError, NO_ROUTE};
 
 /// Next hops are 22 bits.
@@ -29,10 +29,10 @@ struct View<'a> {
 
 impl<'a> View<'a> {
     #[inline(always)]
-    fn new(t: &'a Tables) -> Self {
+    fn new(t: &'a TablesRef) -> Self {
         Self {
-            tbl24: t.tbl24.as_array().unwrap_or_else(|| unreachable_len()),
-            tbl8: t.tbl8.as_slice(),
+            tbl24: t.tbl24().try_into().unwrap_or_else(|_| unreachable_len()),
+            tbl8: t.tbl8(),
         }
     }
 
@@ -116,14 +116,16 @@ fn unreachable_len() -> ! {
 /// updates. Addresses are network-order bytes (`Ipv6Addr::octets()`).
 pub struct Lpm6 {
     trie: Trie,
+    /// The trie's tables as the lookups read them (see `TablesRef`).
+    fast: TablesRef,
 }
 
 impl Lpm6 {
     /// Creates an empty table (64 MiB tbl24 plus `cfg.tbl8_groups` KiB of groups).
     pub fn new(cfg: &LpmConfig) -> Result<Self, LpmError> {
-        Ok(Self {
-            trie: Trie::new(128, NH_BITS, cfg)?,
-        })
+        let trie = Trie::new(128, NH_BITS, cfg)?;
+        let fast = TablesRef::new(Arc::clone(&trie.tables));
+        Ok(Self { trie, fast })
     }
 
     /// Adds `ip/depth -> next_hop` (depth 0..=128), replacing (and returning) the next hop of
@@ -160,7 +162,7 @@ impl Lpm6 {
     /// Longest-prefix match of one address.
     #[inline]
     pub fn lookup(&self, ip: &[u8; 16]) -> Option<u32> {
-        let nh = View::new(&self.trie.tables).lookup(ip);
+        let nh = View::new(&self.fast).lookup(ip);
         (nh != NO_ROUTE).then_some(nh)
     }
 
@@ -168,13 +170,12 @@ impl Lpm6 {
     /// [`NO_ROUTE`]; returns how many were written.
     #[inline]
     pub fn lookup_bulk(&self, ips: &[[u8; 16]], next_hops: &mut [u32]) -> usize {
-        View::new(&self.trie.tables).lookup_bulk(ips, next_hops)
+        View::new(&self.fast).lookup_bulk(ips, next_hops)
     }
 
     /// A lock-free lookup handle for another thread (see [`crate::Lpm4Reader`]).
     pub fn reader(&self) -> Result<Lpm6Reader, LpmError> {
-        let tables = Arc::clone(&self.trie.tables);
-        let slot = tables.qsbr.register().ok_or(LpmError::TooManyReaders)?;
+        let (tables, slot) = TablesRef::register_reader(&self.trie.tables)?;
         Ok(Lpm6Reader { tables, slot })
     }
 
@@ -196,7 +197,7 @@ impl Lpm6 {
 
 /// A worker's lookup handle on an [`Lpm6`]; same protocol as [`crate::Lpm4Reader`].
 pub struct Lpm6Reader {
-    tables: Arc<Tables>,
+    tables: TablesRef,
     slot: usize,
 }
 
@@ -217,22 +218,22 @@ impl Lpm6Reader {
     /// Reports a quiescent state (call once per burst).
     #[inline]
     pub fn quiescent(&mut self) {
-        self.tables.qsbr.quiescent(self.slot);
+        self.tables.tables().qsbr.quiescent(self.slot);
     }
 
     /// Stops taking part in grace periods.
     pub fn offline(&mut self) {
-        self.tables.qsbr.offline(self.slot);
+        self.tables.tables().qsbr.offline(self.slot);
     }
 
     /// Takes part in grace periods again.
     pub fn online(&mut self) {
-        self.tables.qsbr.online(self.slot);
+        self.tables.tables().qsbr.online(self.slot);
     }
 }
 
 impl Drop for Lpm6Reader {
     fn drop(&mut self) {
-        self.tables.qsbr.unregister(self.slot);
+        self.tables.tables().qsbr.unregister(self.slot);
     }
 }

@@ -169,3 +169,14 @@ fn lpm6_readers_see_stable_routes_while_writer_churns() {
     handle.join().expect("reader saw a wrong next hop");
     assert_eq!(lpm.len(), 2);
 }
+
+/// The tables and their reader handles cross threads (the handles carry raw table addresses,
+/// so this is asserted rather than inferred).
+#[test]
+fn tables_and_readers_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ferroplane_lpm::Lpm4>();
+    send_sync::<ferroplane_lpm::Lpm6>();
+    send_sync::<ferroplane_lpm::Lpm4Reader>();
+    send_sync::<ferroplane_lpm::Lpm6Reader>();
+}
