@@ -46,6 +46,9 @@ RXD=${RXD:-2048}
 GEN_CORE=0
 FWD_CORE=${FWD_CORE:-1}
 [ "$FWD_CORE" != "$GEN_CORE" ] || { echo "af_xdp bench: FWD_CORE=$FWD_CORE is trafgen's CPU (0)" >&2; exit 2; }
+# This script and everything it starts without a core of its own (counters, ip, awk) stay off
+# the forwarder's core: a shell loop there preempts the forwarder for milliseconds at a time.
+taskset -p -c "$GEN_CORE" $$ >/dev/null
 FWD_POOL=${FWD_POOL:-$((6 * RXD + 8192))}
 PRIO_ARGS=()
 if [ -n "${PRIO:-}" ]; then

@@ -44,6 +44,9 @@ if [ "${QUICK:-0}" = 1 ]; then RUNS=1; SECS=2; fi
 GEN_CORE="${GEN_CORE:-0}"
 FWD_CORE="${FWD_CORE:-1}"
 TRAFGEN="${TRAFGEN:-1}"
+# This script and what it starts without a core of its own (ip, cat, awk) stay off the
+# forwarder's core: a shell loop there preempts the forwarder for milliseconds at a time.
+[ "$GEN_CORE" != "$FWD_CORE" ] && taskset -p -c "$GEN_CORE" $$ >/dev/null
 log() { echo "veth-fwd: $*" >&2; }
 
 [ "$(id -u)" -eq 0 ] || { log "needs root (network namespaces, veth pairs, AF_XDP)"; exit 1; }
