@@ -541,15 +541,10 @@ impl Lookup {
         }
     }
 
-    #[inline]
-    fn decide(&self, v: Option<u32>) -> Decision {
-        self.decide_ref(v).to_owned()
-    }
-
     /// The decision for a raw value from [`Lookup::v4_bulk`].
     #[inline]
     pub fn decide_raw(&self, v: u32) -> Decision {
-        self.decide((v != RAW_MISS).then_some(v))
+        self.decide_raw_ref(v).to_owned()
     }
 
     /// [`Lookup::decide_raw`], borrowing the next hop.
@@ -628,6 +623,12 @@ impl Lookup {
     /// Looks up an IPv6 packet.
     #[inline]
     pub fn v6(&self, k: &Key<Ipv6Addr>) -> Decision {
+        self.v6_ref(k).to_owned()
+    }
+
+    /// [`Lookup::v6`], borrowing the next hop.
+    #[inline]
+    pub fn v6_ref(&self, k: &Key<Ipv6Addr>) -> DecisionRef<'_> {
         let v = match &self.imp {
             Impl::Lpm(_, r) => r.as_ref().and_then(|r| r.lookup(&k.dst.octets())),
             Impl::Em(_, t) => t.as_ref().and_then(|t| {
@@ -643,7 +644,7 @@ impl Lookup {
                 })
             }),
         };
-        self.decide(v)
+        self.decide_ref(v)
     }
 
     /// Reports a quiescent state to the LPM tables (call once per burst).

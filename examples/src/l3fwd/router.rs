@@ -13,7 +13,7 @@ use ferroplane_net::icmp::{Icmpv6Packet, NdpRepr, icmpv4_type, icmpv6_type};
 use ferroplane_net::ipv4::protocol;
 
 use super::icmp;
-use super::lookup::{BULK_MAX, Decision, DecisionRef, Key, Lookup, RAW_MISS};
+use super::lookup::{BULK_MAX, DecisionRef, Key, Lookup, RAW_MISS};
 use super::neigh::{NeighConfig, NeighTable, Resolve};
 use super::ratelimit::TokenBucket;
 use super::rfc1812;
@@ -470,21 +470,14 @@ impl<P: Packet> Router<P> {
                 return out.drop(pkt, reason);
             }
         };
-        // The gateway matters only to router mode's neighbour resolution.
-        let via = if self.cfg.router {
-            hop.and_then(|h| h.via)
-        } else {
-            None
-        };
+        // Copied out: the next hop is borrowed from the tables, and sending borrows the router.
+        let via = hop.and_then(|h| h.via);
         let mut pkt = pkt;
         let Some(b) = pkt.bytes_mut() else {
             return out.drop(pkt, DropReason::Other);
         };
         if rfc1812::forward_ipv4(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
             return out.drop(pkt, DropReason::TtlExpired);
-        }
-        if !self.cfg.router {
-            return self.send_static(port, pkt, out);
         }
         self.send(port, via.unwrap_or(IpAddr::V4(dst)), pkt, now, out);
     }
@@ -507,6 +500,16 @@ impl<P: Packet> Router<P> {
             Some(raw) => self.lookup.decide_raw_ref(raw),
             None => self.lookup.v4_ref(k),
         };
+        self.decided(rx_port, d)
+    }
+
+    /// The output port (and, for a table route, the next hop) of a lookup's decision.
+    #[inline]
+    fn decided<'a>(
+        &self,
+        rx_port: u16,
+        d: DecisionRef<'a>,
+    ) -> Result<(u16, Option<&'a NextHop>), DropReason> {
         let (port, hop) = match d {
             DecisionRef::Forward(nh) => (nh.port, Some(nh)),
             DecisionRef::Deny => return Err(DropReason::AclDenied),
@@ -517,22 +520,6 @@ impl<P: Packet> Router<P> {
             return Err(DropReason::BadPort);
         }
         Ok((port, hop))
-    }
-
-    fn decided(&self, rx_port: u16, d: Decision) -> Result<NextHop, DropReason> {
-        let nh = match d {
-            Decision::Forward(nh) => nh,
-            Decision::Deny => return Err(DropReason::AclDenied),
-            Decision::Miss if !self.cfg.router && self.cfg.miss_to_rx_port => NextHop {
-                port: rx_port,
-                via: None,
-            },
-            Decision::Miss => return Err(DropReason::NoRoute),
-        };
-        if nh.port as usize >= self.cfg.ports.len() {
-            return Err(DropReason::BadPort);
-        }
-        Ok(nh)
     }
 
     /// Without router mode: writes the L2 header for `port` (the static next-hop MAC) and sends.
@@ -559,28 +546,26 @@ impl<P: Packet> Router<P> {
             return self.send_static(port, pkt, out);
         }
         let src_mac = self.mac(port);
-        let dst_mac = {
-            match self.neigh.resolve(port, next, pkt, now) {
-                Resolve::Mac {
-                    mac,
-                    refresh,
-                    pkt: p,
-                } => {
-                    if refresh {
-                        self.probe(port, next, out);
-                    }
-                    pkt = p;
-                    mac
+        let dst_mac = match self.neigh.resolve(port, next, pkt, now) {
+            Resolve::Mac {
+                mac,
+                refresh,
+                pkt: p,
+            } => {
+                if refresh {
+                    self.probe(port, next, out);
                 }
-                Resolve::Held { probe } => {
-                    RouterCounters::inc(&self.counters.held);
-                    if probe {
-                        self.probe(port, next, out);
-                    }
-                    return;
-                }
-                Resolve::Full(p) => return out.drop(p, DropReason::NeighHoldFull),
+                pkt = p;
+                mac
             }
+            Resolve::Held { probe } => {
+                RouterCounters::inc(&self.counters.held);
+                if probe {
+                    self.probe(port, next, out);
+                }
+                return;
+            }
+            Resolve::Full(p) => return out.drop(p, DropReason::NeighHoldFull),
         };
         let Some(b) = pkt.bytes_mut() else {
             return out.drop(pkt, DropReason::Other);
@@ -803,11 +788,13 @@ impl<P: Packet> Router<P> {
             proto: nh_proto,
         };
         let routed = match (self.cfg.router, self.connected6(dst)) {
-            (true, Some(port)) => Ok(NextHop { port, via: None }),
-            _ => self.decided(rx_port, self.lookup.v6(&k)),
+            (true, Some(port)) => Ok((port, None)),
+            _ => self
+                .decided(rx_port, self.lookup.v6_ref(&k))
+                .map(|(port, hop)| (port, hop.and_then(|h| h.via))),
         };
-        let nh = match routed {
-            Ok(nh) => nh,
+        let (port, via) = match routed {
+            Ok(r) => r,
             Err(reason) => {
                 if reason == DropReason::NoRoute && self.cfg.router {
                     self.icmp6_error(rx_port, &pkt, icmpv6_type::DEST_UNREACHABLE, 0, now, out);
@@ -822,8 +809,7 @@ impl<P: Packet> Router<P> {
         if rfc1812::forward_ipv6(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
             return out.drop(pkt, DropReason::TtlExpired);
         }
-        let next = nh.via.unwrap_or(IpAddr::V6(dst));
-        self.send(nh.port, next, pkt, now, out);
+        self.send(port, via.unwrap_or(IpAddr::V6(dst)), pkt, now, out);
     }
 
     fn ndp(
