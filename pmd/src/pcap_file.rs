@@ -222,8 +222,8 @@ impl<W: Write> PcapWriter<W> {
     #[inline]
     pub fn write_frame(&mut self, ts_nanos: u64, data: &[u8]) -> io::Result<()> {
         let incl = self.write_header(ts_nanos, data.len())?;
-        self.inner
-            .write_all(&data[..(incl as usize).min(data.len())])
+        // `incl` is at most `data.len()`.
+        self.inner.write_all(&data[..incl as usize])
     }
 
     /// Writes a record header for a frame of `len` bytes; returns the captured length.

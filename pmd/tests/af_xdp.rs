@@ -642,24 +642,23 @@ fn af_xdp_tx_budget_is_taken_by_the_kernel_and_capped_at_the_ring() {
     assert_eq!(p.in_use(), 0);
 }
 
-/// An Ethernet/IPv6/UDP frame from fd00::1 to fd00::2 with `tag` as the first payload bytes.
+/// An Ethernet/IPv6/UDP frame from fd00::1 to fd00::2 with `tag` as the first payload bytes
+/// (16 bytes of payload).
 fn udp6_frame(tag: u32, sport: u16, dport: u16) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x0b, 0x02, 0, 0, 0, 0, 0x0a, 0x86, 0xdd]);
-    let payload = 8 + 16u16;
-    f.extend_from_slice(&[0x60, 0, 0, 0]);
-    f.extend_from_slice(&payload.to_be_bytes());
-    f.extend_from_slice(&[17, 64]);
-    let src: std::net::Ipv6Addr = "fd00::1".parse().unwrap();
-    let dst: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&dst.octets());
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&payload.to_be_bytes());
-    f.extend_from_slice(&[0, 0]); // no checksum: XDP does not check it
-    f.extend_from_slice(&tag.to_be_bytes());
-    f.extend_from_slice(&[0; 12]);
+    use ferroplane_net::builder::FrameSpec;
+    let spec = FrameSpec::udp(
+        ferroplane_net::MacAddr([0x02, 0, 0, 0, 0, 0x0a]),
+        ferroplane_net::MacAddr([0x02, 0, 0, 0, 0, 0x0b]),
+        "fd00::1".parse().unwrap(),
+        "fd00::2".parse().unwrap(),
+        sport,
+        dport,
+    )
+    .unwrap();
+    let mut payload = [0u8; 16];
+    payload[..4].copy_from_slice(&tag.to_be_bytes());
+    let mut f = vec![0u8; spec.frame_len(payload.len())];
+    spec.build(&payload, &mut f).unwrap();
     f
 }
 
