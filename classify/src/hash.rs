@@ -161,8 +161,7 @@ impl Bucket {
         }
         #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
         {
-            let pattern = u64::from(sig) * LANE_LOW;
-            lanes_zero(lo ^ pattern) | (lanes_zero(hi ^ pattern) << 4)
+            sig_matches_swar(lo, hi, sig)
         }
     }
 
@@ -180,6 +179,15 @@ impl Bucket {
     fn sig(&self, i: usize) -> u16 {
         (self.sigs[i / 4].load(Ordering::Relaxed) >> ((i % 4) * 16)) as u16
     }
+}
+
+/// The portable signature compare: bit `i` set when 16-bit lane `i` of `lo` (lanes 0..4) and
+/// `hi` (lanes 4..8) equals `sig`, as two SWAR word operations.
+#[inline(always)]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn sig_matches_swar(lo: u64, hi: u64, sig: u16) -> u32 {
+    let pattern = u64::from(sig) * LANE_LOW;
+    lanes_zero(lo ^ pattern) | (lanes_zero(hi ^ pattern) << 4)
 }
 
 /// 4-bit mask of the zero 16-bit lanes of `x` (exact, no false positives).
@@ -275,6 +283,8 @@ struct View<'a, K> {
 
 impl<'a, K: HashKey> View<'a, K> {
     const KEY_WORDS: usize = K::LEN.div_ceil(8);
+    /// Key-store entry size in words: key words plus the value word, rounded up to a power of
+    /// two so that no entry straddles a cache line.
     const STRIDE: usize = (Self::KEY_WORDS + 1).next_power_of_two();
 
     /// Key-store entry `idx`: `KEY_WORDS` key words, then the value word.
@@ -398,10 +408,8 @@ impl<K: HashKey, V: HashValue> std::fmt::Debug for ExactMatchTable<K, V> {
 }
 
 impl<K: HashKey, V: HashValue> ExactMatchTable<K, V> {
-    const KEY_WORDS: usize = K::LEN.div_ceil(8);
-    /// Key-store entry size in words: key words plus the value word, rounded up to a power of
-    /// two so that no entry straddles a cache line.
-    const STRIDE: usize = (Self::KEY_WORDS + 1).next_power_of_two();
+    const KEY_WORDS: usize = View::<'static, K>::KEY_WORDS;
+    const STRIDE: usize = View::<'static, K>::STRIDE;
 
     /// Creates a table for up to `entries` keys (see "Capacity" in the module docs).
     pub fn new(entries: usize) -> Result<Self, HashError> {
@@ -1011,9 +1019,11 @@ mod tests {
                 b.set_sig(s, [0, 1, 0x8000, 0xffff][(x >> (2 * s)) as usize & 3]);
             }
             for sig in [0u16, 1, 0x8000, 0xffff, 0x1234] {
-                let pattern = u64::from(sig) * LANE_LOW;
-                let swar = lanes_zero(b.sigs[0].load(Ordering::Relaxed) ^ pattern)
-                    | (lanes_zero(b.sigs[1].load(Ordering::Relaxed) ^ pattern) << 4);
+                let (lo, hi) = (
+                    b.sigs[0].load(Ordering::Relaxed),
+                    b.sigs[1].load(Ordering::Relaxed),
+                );
+                let swar = sig_matches_swar(lo, hi, sig);
                 assert_eq!(b.sig_matches(sig), swar, "sig {sig:#x}");
             }
         }
