@@ -728,17 +728,23 @@ impl Mbuf {
     /// Prefetches the metadata and the first data cache line (call a few packets ahead).
     #[inline]
     pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let m = self.meta();
-            // SAFETY: prefetch never faults and both addresses are in live memory.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(self.meta.as_ptr().cast());
-                _mm_prefetch::<_MM_HINT_T0>(m.buf_addr.wrapping_add(m.data_off as usize).cast());
-            }
-        }
+        let m = self.meta();
+        prefetch_line(self.meta.as_ptr().cast());
+        prefetch_line(m.buf_addr.wrapping_add(m.data_off as usize));
     }
+}
+
+/// Starts loading the cache line holding `addr` into all cache levels.
+#[inline(always)]
+pub(crate) fn prefetch_line(addr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and has no architectural effect,
+    // whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 /// The last segment of the chain starting at `head`, for writing.

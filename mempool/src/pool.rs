@@ -727,6 +727,17 @@ impl Mempool {
         Ok(())
     }
 
+    /// Prefetches the metadata of chunk `index` (a hint: an index out of range is ignored), so
+    /// that a burst can start the loads of all its chunks' metadata before
+    /// [`mbuf_from_chunk`](Self::mbuf_from_chunk) writes the first.
+    #[inline]
+    pub fn prefetch_chunk_meta(&self, index: u32) {
+        let pool = self.inner();
+        if (index as usize) < pool.count {
+            crate::mbuf::prefetch_line(pool.meta_ptr(index).as_ptr().cast());
+        }
+    }
+
     /// Turns a raw chunk back into an mbuf whose data is `len` bytes at `data_off` from the
     /// start of the chunk. Stays counted as in use. Fails on an index or range out of bounds.
     ///
@@ -734,6 +745,7 @@ impl Mempool {
     /// `index` was taken out of this pool by [`alloc_chunks`](Self::alloc_chunks) or
     /// [`Mbuf::into_chunk`], is not given back otherwise, and nothing else accesses the chunk
     /// any more.
+    #[inline]
     pub unsafe fn mbuf_from_chunk(
         &self,
         index: u32,

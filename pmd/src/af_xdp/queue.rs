@@ -268,9 +268,15 @@ impl AfXdpRxQueue {
             }
             return 0;
         }
-        let (mut got, mut bytes, mut errors) = (0usize, 0u64, 0u64);
-        let mut bad = [0u32; MAX_BURST];
-        let mut nbad = 0;
+        // Two passes, so that the metadata loads of the whole burst overlap: first take the
+        // descriptors (freeing their slots for the kernel at once) and prefetch each chunk's
+        // metadata, then turn the chunks into mbufs, which writes that metadata.
+        let mut descs = [xdp_desc {
+            addr: 0,
+            len: 0,
+            options: 0,
+        }; MAX_BURST];
+        let mut n = 0;
         let Self {
             rx,
             lent,
@@ -279,13 +285,23 @@ impl AfXdpRxQueue {
             ..
         } = self;
         rx.consume(max, |d| {
+            if let Some((index, _)) = layout.split(d.addr) {
+                pool.prefetch_chunk_meta(index);
+            }
+            descs[n] = d;
+            n += 1;
+        });
+        let (mut got, mut bytes, mut errors) = (0usize, 0u64, 0u64);
+        let mut bad = [0u32; MAX_BURST];
+        let mut nbad = 0;
+        for d in &descs[..n] {
             let Some((index, off)) = layout.split(d.addr) else {
                 errors += 1;
-                return;
+                continue;
             };
             if !lent.remove(index) {
                 errors += 1;
-                return;
+                continue;
             }
             // SAFETY: the chunk was lent to the kernel by this queue's fill ring (checked in
             // `lent`) and the kernel handed it back on the RX ring: we own it again.
@@ -303,7 +319,7 @@ impl AfXdpRxQueue {
                     nbad += 1;
                 }
             }
-        });
+        }
         if nbad > 0 {
             // SAFETY: these chunks are ours (see above) and were not turned into mbufs.
             let _ = unsafe { self.pool.free_chunks(&bad[..nbad]) };
