@@ -30,8 +30,10 @@ use crate::csum;
 use crate::devargs::{DevArgs, check_ifname};
 use crate::error::PmdError;
 use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
-use crate::port::{Port, PortConfig, Queues, RxQueue, TxQueue, queue_counts};
-use crate::stats::{PortStats, QueueStats, QueueStatsSnapshot};
+use crate::port::{
+    Port, PortConfig, PortDevice, QueuePort, Queues, RxQueue, TxQueue, effective_config,
+};
+use crate::stats::{PortStats, QueueStats};
 use crate::sys::{self, RingMap};
 use ferroplane_mempool::{MbufBurst, Mempool, OffloadFlags, free_bulk};
 use std::io;
@@ -172,11 +174,20 @@ impl Control {
         self.promiscuous.store(on, Ordering::Relaxed);
         Ok(())
     }
+
+    /// A new packet socket for one ring of the interface, using TPACKET `version`.
+    fn ring_socket(&self, version: i32) -> Result<OwnedFd, PmdError> {
+        let name = self.ifname.as_str();
+        let fd = sys::packet_socket().map_err(|e| PmdError::io("socket(AF_PACKET)", name, e))?;
+        sys::set_opt(fd.as_raw_fd(), libc::SOL_PACKET, PACKET_VERSION, &version)
+            .map_err(|e| PmdError::io("setsockopt(PACKET_VERSION)", name, e))?;
+        Ok(fd)
+    }
 }
 
-struct AfPacketPort {
-    info: PortInfo,
-    queues: Queues,
+/// The port's side of the interface: its control socket and the RX sockets whose kernel drop
+/// counters it reads.
+struct AfPacketDevice {
     ctl: Arc<Control>,
     rx_fds: Vec<Arc<OwnedFd>>,
     kernel_drops: AtomicU64,
@@ -237,13 +248,8 @@ pub(crate) fn open(
     if !frame_size.is_power_of_two() {
         return Err(args.bad("framesz", &frame_size.to_string(), "must be a power of two"));
     }
-    let (rxq, txq) = queue_counts(args, cfg, MAX_QUEUES)?;
-    let cfg = PortConfig {
-        rx_queues: rxq,
-        tx_queues: txq,
-        ..cfg.clone()
-    };
-    cfg.validate("af_packet", &caps())?;
+    let cfg = effective_config(args, cfg, "af_packet", &caps())?;
+    let (rxq, txq) = (cfg.rx_queues, cfg.tx_queues);
     let ifindex = sys::if_index(ifname).map_err(|e| PmdError::io("if_nametoindex", ifname, e))?;
     if let Some(mtu) = cfg.mtu {
         sys::set_mtu(ifname, mtu).map_err(|e| PmdError::io("ioctl(SIOCSIFMTU)", ifname, e))?;
@@ -298,23 +304,23 @@ pub(crate) fn open(
             None => String::new(),
         }
     );
-    Ok(Box::new(AfPacketPort {
-        info: PortInfo {
-            name: ifname.to_string(),
-            driver: "af_packet",
-            devstr: devstr.to_string(),
-            mac: MacAddr(mac),
-            mtu,
-            rx_queues: rxq,
-            tx_queues: txq,
-            ifindex: Some(ifindex),
-            caps: caps(),
-        },
-        queues,
+    let info = PortInfo {
+        name: ifname.to_string(),
+        driver: "af_packet",
+        devstr: devstr.to_string(),
+        mac: MacAddr(mac),
+        mtu,
+        rx_queues: rxq,
+        tx_queues: txq,
+        ifindex: Some(ifindex),
+        caps: caps(),
+    };
+    let device = AfPacketDevice {
         ctl,
         rx_fds,
         kernel_drops: AtomicU64::new(0),
-    }))
+    };
+    Ok(Box::new(QueuePort::new(info, queues, device)))
 }
 
 fn open_rx(
@@ -326,13 +332,9 @@ fn open_rx(
     fanout_id: &mut Option<u16>,
 ) -> Result<(AfPacketRx, Arc<OwnedFd>), PmdError> {
     let name = ctl.ifname.as_str();
-    let fd = sys::packet_socket().map_err(|e| PmdError::io("socket(AF_PACKET)", name, e))?;
+    let fd = ctl.ring_socket(TPACKET_V3)?;
     let raw = fd.as_raw_fd();
     let opt = |what: &'static str, r: io::Result<()>| r.map_err(|e| PmdError::io(what, name, e));
-    opt(
-        "setsockopt(PACKET_VERSION)",
-        sys::set_opt(raw, libc::SOL_PACKET, PACKET_VERSION, &TPACKET_V3),
-    )?;
     let ring_bytes = cfg.rx_ring_size as usize * frame_size.max(2048);
     let block_nr = (ring_bytes / block_size).max(4);
     let req = TpacketReq3 {
@@ -399,13 +401,9 @@ fn open_tx(
     frame_size: usize,
 ) -> Result<AfPacketTx, PmdError> {
     let name = ctl.ifname.as_str();
-    let fd = sys::packet_socket().map_err(|e| PmdError::io("socket(AF_PACKET)", name, e))?;
+    let fd = ctl.ring_socket(TPACKET_V2)?;
     let raw = fd.as_raw_fd();
     let opt = |what: &'static str, r: io::Result<()>| r.map_err(|e| PmdError::io(what, name, e));
-    opt(
-        "setsockopt(PACKET_VERSION)",
-        sys::set_opt(raw, libc::SOL_PACKET, PACKET_VERSION, &TPACKET_V2),
-    )?;
     opt(
         "setsockopt(PACKET_QDISC_BYPASS)",
         sys::set_opt(raw, libc::SOL_PACKET, PACKET_QDISC_BYPASS, &1i32),
@@ -652,17 +650,8 @@ impl TxQueue for AfPacketTx {
     }
 }
 
-impl Port for AfPacketPort {
-    fn info(&self) -> &PortInfo {
-        &self.info
-    }
-    fn take_rx_queue(&mut self, q: u16) -> Option<Box<dyn RxQueue>> {
-        self.queues.take_rx(q)
-    }
-    fn take_tx_queue(&mut self, q: u16) -> Option<Box<dyn TxQueue>> {
-        self.queues.take_tx(q)
-    }
-    fn stats(&self) -> PortStats {
+impl PortDevice for AfPacketDevice {
+    fn add_device_counters(&self, totals: &mut PortStats) {
         for fd in &self.rx_fds {
             // Reading PACKET_STATISTICS resets the kernel's counters, so accumulate.
             if let Ok(s) =
@@ -672,14 +661,9 @@ impl Port for AfPacketPort {
                     .fetch_add(s.drops as u64, Ordering::Relaxed);
             }
         }
-        let mut p = self.queues.stats();
-        p.rx_missed += self.kernel_drops.load(Ordering::Relaxed);
-        p
+        totals.rx_missed += self.kernel_drops.load(Ordering::Relaxed);
     }
-    fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
-        self.queues.queue_stats()
-    }
-    fn link(&self) -> LinkState {
+    fn link(&self, _info: &PortInfo) -> LinkState {
         let name = &self.ctl.ifname;
         let running = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
         let up = sys::get_flags(name)
@@ -696,10 +680,7 @@ impl Port for AfPacketPort {
             full_duplex: true,
         }
     }
-    fn set_promiscuous(&mut self, on: bool) -> Result<(), PmdError> {
+    fn set_promiscuous(&mut self, _info: &PortInfo, on: bool) -> Result<(), PmdError> {
         self.ctl.set_promiscuous(on)
-    }
-    fn close(self: Box<Self>) -> Result<(), PmdError> {
-        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! What a port tells about itself: identity, MAC, MTU, link and capabilities.
 
+use crate::port::PortConfig;
 use std::fmt;
 use std::str::FromStr;
 
@@ -107,6 +108,22 @@ pub struct Capabilities {
     pub multi_segment_tx: bool,
 }
 
+impl Capabilities {
+    /// A port in process memory (`null`, `ring`): mbufs move without a copy, it sees every
+    /// frame anyway, and chained mbufs are fine.
+    pub(crate) fn in_memory(max_queues: u16) -> Self {
+        Capabilities {
+            max_rx_queues: max_queues,
+            max_tx_queues: max_queues,
+            zero_copy_rx: true,
+            zero_copy_tx: true,
+            promiscuous: true,
+            multi_segment_tx: true,
+            ..Capabilities::default()
+        }
+    }
+}
+
 /// Description of an open port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortInfo {
@@ -128,6 +145,31 @@ pub struct PortInfo {
     pub ifindex: Option<u32>,
     /// What the driver can do.
     pub caps: Capabilities,
+}
+
+impl PortInfo {
+    /// A port without a kernel interface, set up as `cfg` says: its queue counts, its MAC or
+    /// else `mac`, its MTU or else 1500.
+    pub(crate) fn without_interface(
+        name: String,
+        driver: &'static str,
+        devstr: &str,
+        cfg: &PortConfig,
+        mac: MacAddr,
+        caps: Capabilities,
+    ) -> Self {
+        PortInfo {
+            name,
+            driver,
+            devstr: devstr.to_string(),
+            mac: cfg.mac.unwrap_or(mac),
+            mtu: cfg.mtu.unwrap_or(1500),
+            rx_queues: cfg.rx_queues,
+            tx_queues: cfg.tx_queues,
+            ifindex: None,
+            caps,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,28 @@ mod copy;
 mod csum;
 mod sys;
 
+/// Declares the private module `$name` holding a BPF skeleton that the calling crate's build
+/// script generated with libbpf-cargo into `OUT_DIR` as `$file`, for example
+/// `ferroplane_pmd::bpf_skeleton!(skel, "pktgen_xdp.skel.rs")`. Generated code does not meet
+/// the workspace lints, so they are relaxed for that module only.
+#[macro_export]
+macro_rules! bpf_skeleton {
+    ($name:ident, $file:literal) => {
+        #[allow(
+            clippy::all,
+            clippy::pedantic,
+            clippy::undocumented_unsafe_blocks,
+            missing_docs,
+            unsafe_op_in_unsafe_fn,
+            dead_code,
+            non_camel_case_types
+        )]
+        mod $name {
+            include!(concat!(env!("OUT_DIR"), "/", $file));
+        }
+    };
+}
+
 pub mod af_packet;
 pub mod devargs;
 pub mod error;

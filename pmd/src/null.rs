@@ -7,9 +7,11 @@
 
 use crate::devargs::DevArgs;
 use crate::error::PmdError;
-use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
-use crate::port::{Port, PortConfig, Queues, RxQueue, TxQueue, queue_counts};
-use crate::stats::{PortStats, QueueStats, QueueStatsSnapshot};
+use crate::info::{Capabilities, MacAddr, PortInfo};
+use crate::port::{
+    Port, PortConfig, QueuePort, Queues, RxQueue, TxQueue, VirtualDevice, effective_config,
+};
+use crate::stats::QueueStats;
 use ferroplane_mempool::{MbufBurst, Mempool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,20 +21,7 @@ const MAX_QUEUES: u16 = 64;
 
 /// Capabilities of a null port.
 fn caps() -> Capabilities {
-    Capabilities {
-        max_rx_queues: MAX_QUEUES,
-        max_tx_queues: MAX_QUEUES,
-        zero_copy_rx: true,
-        zero_copy_tx: true,
-        promiscuous: true,
-        multi_segment_tx: true,
-        ..Capabilities::default()
-    }
-}
-
-struct NullPort {
-    info: PortInfo,
-    queues: Queues,
+    Capabilities::in_memory(MAX_QUEUES)
 }
 
 struct NullRx {
@@ -54,52 +43,24 @@ pub(crate) fn open(
     args.check_keys(KEYS)?;
     let room = cfg.pool.data_room();
     let size = args.number::<usize>("size", 64, 14, room.max(14))?;
-    let (rxq, txq) = queue_counts(args, cfg, MAX_QUEUES)?;
-    let cfg = PortConfig {
-        rx_queues: rxq,
-        tx_queues: txq,
-        ..cfg.clone()
-    };
-    cfg.validate("null", &caps())?;
+    let cfg = effective_config(args, cfg, "null", &caps())?;
+    let (rxq, txq) = (cfg.rx_queues, cfg.tx_queues);
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut queues = Queues::new();
     for _ in 0..rxq {
-        let stats = Arc::new(QueueStats::default());
-        queues.push_rx(
-            Box::new(NullRx {
-                pool: cfg.pool.clone(),
-                size,
-                stats: Arc::clone(&stats),
-            }),
+        queues.add_rx(|stats| NullRx {
+            pool: cfg.pool.clone(),
+            size,
             stats,
-        );
+        });
     }
     for _ in 0..txq {
-        let stats = Arc::new(QueueStats::default());
-        queues.push_tx(
-            Box::new(NullTx {
-                stats: Arc::clone(&stats),
-            }),
-            stats,
-        );
+        queues.add_tx(|stats| NullTx { stats });
     }
-    Ok(Box::new(NullPort {
-        info: PortInfo {
-            name: format!("null{id}"),
-            driver: "null",
-            devstr: devstr.to_string(),
-            mac: cfg
-                .mac
-                .unwrap_or(MacAddr::local_from(0x6e75_6c6c_0000 | id)),
-            mtu: cfg.mtu.unwrap_or(1500),
-            rx_queues: rxq,
-            tx_queues: txq,
-            ifindex: None,
-            caps: caps(),
-        },
-        queues,
-    }))
+    let mac = MacAddr::local_from(0x6e75_6c6c_0000 | id);
+    let info = PortInfo::without_interface(format!("null{id}"), "null", devstr, &cfg, mac, caps());
+    Ok(Box::new(QueuePort::new(info, queues, VirtualDevice)))
 }
 
 impl RxQueue for NullRx {
@@ -127,32 +88,5 @@ impl TxQueue for NullTx {
         burst.clear();
         self.stats.add_tx(n as u64, bytes as u64);
         n
-    }
-}
-
-impl Port for NullPort {
-    fn info(&self) -> &PortInfo {
-        &self.info
-    }
-    fn take_rx_queue(&mut self, q: u16) -> Option<Box<dyn RxQueue>> {
-        self.queues.take_rx(q)
-    }
-    fn take_tx_queue(&mut self, q: u16) -> Option<Box<dyn TxQueue>> {
-        self.queues.take_tx(q)
-    }
-    fn stats(&self) -> PortStats {
-        self.queues.stats()
-    }
-    fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
-        self.queues.queue_stats()
-    }
-    fn link(&self) -> LinkState {
-        LinkState::VIRTUAL_UP
-    }
-    fn set_promiscuous(&mut self, _on: bool) -> Result<(), PmdError> {
-        Ok(())
-    }
-    fn close(self: Box<Self>) -> Result<(), PmdError> {
-        Ok(())
     }
 }

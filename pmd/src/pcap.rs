@@ -11,10 +11,10 @@
 use crate::copy::{Stash, mbuf_from_bytes, segments};
 use crate::devargs::DevArgs;
 use crate::error::PmdError;
-use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
+use crate::info::{Capabilities, MacAddr, PortInfo};
 use crate::pcap_file::{PcapReader, PcapWriter, now_nanos};
-use crate::port::{Port, PortConfig, Queues, RxQueue, TxQueue};
-use crate::stats::{PortStats, QueueStats, QueueStatsSnapshot};
+use crate::port::{Port, PortConfig, QueuePort, Queues, RxQueue, TxQueue, VirtualDevice};
+use crate::stats::QueueStats;
 use ferroplane_mempool::{MbufBurst, Mempool, OffloadFlags};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -29,11 +29,6 @@ fn caps() -> Capabilities {
         multi_segment_tx: true,
         ..Capabilities::default()
     }
-}
-
-struct PcapPort {
-    info: PortInfo,
-    queues: Queues,
 }
 
 enum Source {
@@ -136,42 +131,24 @@ pub(crate) fn open(
     };
     let name = rx.or(tx).unwrap_or("pcap").to_string();
     let mut queues = Queues::new();
-    let rx_stats = Arc::new(QueueStats::default());
-    queues.push_rx(
-        Box::new(PcapRx {
-            pool: cfg.pool.clone(),
-            path: rx.unwrap_or("").to_string(),
-            source,
-            stash: Stash::new(32),
-            buf: Vec::new(),
-            stats: Arc::clone(&rx_stats),
-        }),
-        rx_stats,
-    );
-    let tx_stats = Arc::new(QueueStats::default());
-    queues.push_tx(
-        Box::new(PcapTx {
-            path: tx.unwrap_or("").to_string(),
-            writer,
-            spill: Vec::new(),
-            stats: Arc::clone(&tx_stats),
-        }),
-        tx_stats,
-    );
-    Ok(Box::new(PcapPort {
-        info: PortInfo {
-            name,
-            driver: "pcap",
-            devstr: devstr.to_string(),
-            mac: cfg.mac.unwrap_or(MacAddr::local_from(0x7063_6170_0000)),
-            mtu: cfg.mtu.unwrap_or(1500),
-            rx_queues: 1,
-            tx_queues: 1,
-            ifindex: None,
-            caps: caps(),
-        },
-        queues,
-    }))
+    queues.add_rx(|stats| PcapRx {
+        pool: cfg.pool.clone(),
+        path: rx.unwrap_or("").to_string(),
+        source,
+        stash: Stash::new(32),
+        buf: Vec::new(),
+        stats,
+    });
+    queues.add_tx(|stats| PcapTx {
+        path: tx.unwrap_or("").to_string(),
+        writer,
+        spill: Vec::new(),
+        stats,
+    });
+    // One queue each way: `cfg` passed validation against `caps()`.
+    let mac = MacAddr::local_from(0x7063_6170_0000);
+    let info = PortInfo::without_interface(name, "pcap", devstr, cfg, mac, caps());
+    Ok(Box::new(QueuePort::new(info, queues, VirtualDevice)))
 }
 
 impl PcapRx {
@@ -320,32 +297,5 @@ impl TxQueue for PcapTx {
 impl Drop for PcapTx {
     fn drop(&mut self) {
         self.flush();
-    }
-}
-
-impl Port for PcapPort {
-    fn info(&self) -> &PortInfo {
-        &self.info
-    }
-    fn take_rx_queue(&mut self, q: u16) -> Option<Box<dyn RxQueue>> {
-        self.queues.take_rx(q)
-    }
-    fn take_tx_queue(&mut self, q: u16) -> Option<Box<dyn TxQueue>> {
-        self.queues.take_tx(q)
-    }
-    fn stats(&self) -> PortStats {
-        self.queues.stats()
-    }
-    fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
-        self.queues.queue_stats()
-    }
-    fn link(&self) -> LinkState {
-        LinkState::VIRTUAL_UP
-    }
-    fn set_promiscuous(&mut self, _on: bool) -> Result<(), PmdError> {
-        Ok(())
-    }
-    fn close(self: Box<Self>) -> Result<(), PmdError> {
-        Ok(())
     }
 }

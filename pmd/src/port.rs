@@ -159,31 +159,42 @@ pub trait TxQueue: Send {
 pub(crate) struct Queues {
     rx: Vec<Option<Box<dyn RxQueue>>>,
     tx: Vec<Option<Box<dyn TxQueue>>>,
-    rx_stats: Vec<Arc<QueueStats>>,
-    tx_stats: Vec<Arc<QueueStats>>,
+    counters: QueueCounters,
 }
 
 impl Queues {
-    /// Empty slots; fill them with [`push_rx`](Self::push_rx)/[`push_tx`](Self::push_tx).
+    /// Empty slots; fill them with [`add_rx`](Self::add_rx)/[`add_tx`](Self::add_tx) or, for
+    /// a queue that made its own counters, [`push_rx`](Self::push_rx)/[`push_tx`](Self::push_tx).
     pub(crate) fn new() -> Self {
         Queues {
             rx: Vec::new(),
             tx: Vec::new(),
-            rx_stats: Vec::new(),
-            tx_stats: Vec::new(),
+            counters: QueueCounters::default(),
         }
     }
 
     /// Adds an RX queue and its counters.
     pub(crate) fn push_rx(&mut self, q: Box<dyn RxQueue>, stats: Arc<QueueStats>) {
         self.rx.push(Some(q));
-        self.rx_stats.push(stats);
+        self.counters.rx.push(stats);
     }
 
     /// Adds a TX queue and its counters.
     pub(crate) fn push_tx(&mut self, q: Box<dyn TxQueue>, stats: Arc<QueueStats>) {
         self.tx.push(Some(q));
-        self.tx_stats.push(stats);
+        self.counters.tx.push(stats);
+    }
+
+    /// Adds the RX queue `make` builds around its new counters.
+    pub(crate) fn add_rx<Q: RxQueue + 'static>(&mut self, make: impl FnOnce(Arc<QueueStats>) -> Q) {
+        let stats = Arc::new(QueueStats::default());
+        self.push_rx(Box::new(make(Arc::clone(&stats))), stats);
+    }
+
+    /// Adds the TX queue `make` builds around its new counters.
+    pub(crate) fn add_tx<Q: TxQueue + 'static>(&mut self, make: impl FnOnce(Arc<QueueStats>) -> Q) {
+        let stats = Arc::new(QueueStats::default());
+        self.push_tx(Box::new(make(Arc::clone(&stats))), stats);
     }
 
     pub(crate) fn take_rx(&mut self, q: u16) -> Option<Box<dyn RxQueue>> {
@@ -193,23 +204,34 @@ impl Queues {
     pub(crate) fn take_tx(&mut self, q: u16) -> Option<Box<dyn TxQueue>> {
         self.tx.get_mut(q as usize)?.take()
     }
+}
 
-    pub(crate) fn stats(&self) -> PortStats {
+/// The counters of a port's queues, in queue order, whether the queues are taken or not.
+#[derive(Default)]
+pub(crate) struct QueueCounters {
+    pub(crate) rx: Vec<Arc<QueueStats>>,
+    pub(crate) tx: Vec<Arc<QueueStats>>,
+}
+
+impl QueueCounters {
+    /// The sum over all queues.
+    pub(crate) fn totals(&self) -> PortStats {
         let mut p = PortStats::default();
-        for s in self.queue_stats() {
+        for s in self.snapshots() {
             p.add(&s);
         }
         p
     }
 
-    pub(crate) fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
+    /// One snapshot per queue, RX queues first.
+    pub(crate) fn snapshots(&self) -> Vec<QueueStatsSnapshot> {
         let rx = self
-            .rx_stats
+            .rx
             .iter()
             .enumerate()
             .map(|(i, s)| s.snapshot(QueueKind::Rx, i as u16));
         let tx = self
-            .tx_stats
+            .tx
             .iter()
             .enumerate()
             .map(|(i, s)| s.snapshot(QueueKind::Tx, i as u16));
@@ -217,17 +239,96 @@ impl Queues {
     }
 }
 
-/// The effective queue count: the device string's `queues=` when given, else the config's.
-pub(crate) fn queue_counts(
+/// What a driver adds to its [`Queues`] to make a [`Port`]: link state, promiscuous mode and
+/// counters kept outside the queues. The defaults suit a virtual device.
+pub(crate) trait PortDevice: Send + 'static {
+    /// Link status of the port `info` describes.
+    fn link(&self, _info: &PortInfo) -> LinkState {
+        LinkState::VIRTUAL_UP
+    }
+
+    /// Switches promiscuous mode on the port `info` describes.
+    fn set_promiscuous(&mut self, _info: &PortInfo, _on: bool) -> Result<(), PmdError> {
+        Ok(())
+    }
+
+    /// Adds what the driver counts outside the queues to the queues' `totals`.
+    fn add_device_counters(&self, _totals: &mut PortStats) {}
+}
+
+/// A virtual device: always up, and promiscuous mode has nothing to switch.
+pub(crate) struct VirtualDevice;
+
+impl PortDevice for VirtualDevice {}
+
+/// The [`Port`] of every driver built on [`Queues`]: its description, its queues and the
+/// device behind them.
+pub(crate) struct QueuePort<D> {
+    info: PortInfo,
+    queues: Queues,
+    device: D,
+}
+
+impl<D: PortDevice> QueuePort<D> {
+    pub(crate) fn new(info: PortInfo, queues: Queues, device: D) -> Self {
+        QueuePort {
+            info,
+            queues,
+            device,
+        }
+    }
+}
+
+impl<D: PortDevice> Port for QueuePort<D> {
+    fn info(&self) -> &PortInfo {
+        &self.info
+    }
+    fn take_rx_queue(&mut self, q: u16) -> Option<Box<dyn RxQueue>> {
+        self.queues.take_rx(q)
+    }
+    fn take_tx_queue(&mut self, q: u16) -> Option<Box<dyn TxQueue>> {
+        self.queues.take_tx(q)
+    }
+    fn stats(&self) -> PortStats {
+        let mut totals = self.queues.counters.totals();
+        self.device.add_device_counters(&mut totals);
+        totals
+    }
+    fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
+        self.queues.counters.snapshots()
+    }
+    fn link(&self) -> LinkState {
+        self.device.link(&self.info)
+    }
+    fn set_promiscuous(&mut self, on: bool) -> Result<(), PmdError> {
+        self.device.set_promiscuous(&self.info, on)
+    }
+    fn close(self: Box<Self>) -> Result<(), PmdError> {
+        Ok(())
+    }
+}
+
+/// The configuration a driver opens with: `cfg` with the device string's `queues=` (when
+/// given) as both queue counts, checked against the driver's capabilities.
+pub(crate) fn effective_config(
     args: &crate::DevArgs,
     cfg: &PortConfig,
-    max: u16,
-) -> Result<(u16, u16), PmdError> {
-    match args.get("queues") {
+    driver: &str,
+    caps: &Capabilities,
+) -> Result<PortConfig, PmdError> {
+    let (rx_queues, tx_queues) = match args.get("queues") {
         Some(_) => {
+            let max = caps.max_rx_queues.min(caps.max_tx_queues);
             let n = args.number::<u16>("queues", 1, 1, max)?;
-            Ok((n, n))
+            (n, n)
         }
-        None => Ok((cfg.rx_queues, cfg.tx_queues)),
-    }
+        None => (cfg.rx_queues, cfg.tx_queues),
+    };
+    let cfg = PortConfig {
+        rx_queues,
+        tx_queues,
+        ..cfg.clone()
+    };
+    cfg.validate(driver, caps)?;
+    Ok(cfg)
 }

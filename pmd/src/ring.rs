@@ -13,9 +13,11 @@
 
 use crate::devargs::DevArgs;
 use crate::error::PmdError;
-use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
-use crate::port::{Port, PortConfig, Queues, RxQueue, TxQueue, queue_counts};
-use crate::stats::{PortStats, QueueStats, QueueStatsSnapshot};
+use crate::info::{Capabilities, MacAddr, PortInfo};
+use crate::port::{
+    Port, PortConfig, PortDevice, QueuePort, Queues, RxQueue, TxQueue, effective_config,
+};
+use crate::stats::QueueStats;
 use ferroplane_mempool::{MbufBurst, MbufRing};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -24,15 +26,7 @@ const KEYS: &[&str] = &["name", "peer", "queues"];
 const MAX_QUEUES: u16 = 64;
 
 fn caps() -> Capabilities {
-    Capabilities {
-        max_rx_queues: MAX_QUEUES,
-        max_tx_queues: MAX_QUEUES,
-        zero_copy_rx: true,
-        zero_copy_tx: true,
-        promiscuous: true,
-        multi_segment_tx: true,
-        ..Capabilities::default()
-    }
+    Capabilities::in_memory(MAX_QUEUES)
 }
 
 /// Lanes of one direction: `lanes[q % len]`.
@@ -73,20 +67,8 @@ impl Drop for SideGuard {
     }
 }
 
-struct RingPort {
-    info: PortInfo,
-    queues: Queues,
-    _guard: Arc<SideGuard>,
-}
-
-struct RingRx {
-    lane: Lanes,
-    index: usize,
-    stats: Arc<QueueStats>,
-    _guard: Arc<SideGuard>,
-}
-
-struct RingTx {
+/// A queue on lane `lane[index]`: an RX queue dequeues from it, a TX queue enqueues to it.
+struct RingQueue {
     lane: Lanes,
     index: usize,
     stats: Arc<QueueStats>,
@@ -113,13 +95,8 @@ pub(crate) fn open(
     if let Some(p) = peer {
         check_name(args, "peer", p)?;
     }
-    let (rxq, txq) = queue_counts(args, cfg, MAX_QUEUES)?;
-    let cfg = PortConfig {
-        rx_queues: rxq,
-        tx_queues: txq,
-        ..cfg.clone()
-    };
-    cfg.validate("ring", &caps())?;
+    let cfg = effective_config(args, cfg, "ring", &caps())?;
+    let (rxq, txq) = (cfg.rx_queues, cfg.tx_queues);
 
     // Pair key and the side this open wants (None: whichever is free).
     let (key, want) = match peer {
@@ -179,53 +156,30 @@ pub(crate) fn open(
         side,
         rx_lanes: Arc::clone(&rx_lanes),
     });
+    // Both directions have this many lanes.
     let lanes = rx_lanes.len();
+    let on_lane = |dir: &Lanes, q: usize, stats| RingQueue {
+        lane: Arc::clone(dir),
+        index: q % lanes,
+        stats,
+        _guard: Arc::clone(&guard),
+    };
     let mut queues = Queues::new();
     for q in 0..rxq as usize {
-        let stats = Arc::new(QueueStats::default());
-        queues.push_rx(
-            Box::new(RingRx {
-                lane: Arc::clone(&rx_lanes),
-                index: q % lanes,
-                stats: Arc::clone(&stats),
-                _guard: Arc::clone(&guard),
-            }),
-            stats,
-        );
+        queues.add_rx(|stats| on_lane(&rx_lanes, q, stats));
     }
     for q in 0..txq as usize {
-        let stats = Arc::new(QueueStats::default());
-        queues.push_tx(
-            Box::new(RingTx {
-                lane: Arc::clone(&tx_lanes),
-                index: q % lanes,
-                stats: Arc::clone(&stats),
-                _guard: Arc::clone(&guard),
-            }),
-            stats,
-        );
+        queues.add_tx(|stats| on_lane(&tx_lanes, q, stats));
     }
     let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     });
-    Ok(Box::new(RingPort {
-        info: PortInfo {
-            name: name.to_string(),
-            driver: "ring",
-            devstr: devstr.to_string(),
-            mac: cfg.mac.unwrap_or(MacAddr::local_from(seed ^ side as u64)),
-            mtu: cfg.mtu.unwrap_or(1500),
-            rx_queues: rxq,
-            tx_queues: txq,
-            ifindex: None,
-            caps: caps(),
-        },
-        queues,
-        _guard: guard,
-    }))
+    let mac = MacAddr::local_from(seed ^ side as u64);
+    let info = PortInfo::without_interface(name.to_string(), "ring", devstr, &cfg, mac, caps());
+    Ok(Box::new(QueuePort::new(info, queues, guard)))
 }
 
-impl RxQueue for RingRx {
+impl RxQueue for RingQueue {
     #[inline]
     fn rx_burst(&mut self, burst: &mut MbufBurst) -> usize {
         let start = burst.len();
@@ -238,7 +192,7 @@ impl RxQueue for RingRx {
     }
 }
 
-impl TxQueue for RingTx {
+impl TxQueue for RingQueue {
     #[inline]
     fn tx_burst(&mut self, burst: &mut MbufBurst) -> usize {
         if burst.is_empty() {
@@ -254,29 +208,5 @@ impl TxQueue for RingTx {
     }
 }
 
-impl Port for RingPort {
-    fn info(&self) -> &PortInfo {
-        &self.info
-    }
-    fn take_rx_queue(&mut self, q: u16) -> Option<Box<dyn RxQueue>> {
-        self.queues.take_rx(q)
-    }
-    fn take_tx_queue(&mut self, q: u16) -> Option<Box<dyn TxQueue>> {
-        self.queues.take_tx(q)
-    }
-    fn stats(&self) -> PortStats {
-        self.queues.stats()
-    }
-    fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
-        self.queues.queue_stats()
-    }
-    fn link(&self) -> LinkState {
-        LinkState::VIRTUAL_UP
-    }
-    fn set_promiscuous(&mut self, _on: bool) -> Result<(), PmdError> {
-        Ok(())
-    }
-    fn close(self: Box<Self>) -> Result<(), PmdError> {
-        Ok(())
-    }
-}
+/// A virtual device; the port's reference keeps its side of the pair open.
+impl PortDevice for Arc<SideGuard> {}

@@ -13,8 +13,10 @@ use crate::copy::{Stash, segments};
 use crate::devargs::{DevArgs, check_ifname};
 use crate::error::PmdError;
 use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
-use crate::port::{Port, PortConfig, Queues, RxQueue, TxQueue, queue_counts};
-use crate::stats::{PortStats, QueueStats, QueueStatsSnapshot};
+use crate::port::{
+    Port, PortConfig, PortDevice, QueuePort, Queues, RxQueue, TxQueue, effective_config,
+};
+use crate::stats::QueueStats;
 use crate::sys;
 use ferroplane_mempool::{MbufBurst, Mempool};
 use std::io;
@@ -35,10 +37,8 @@ fn caps() -> Capabilities {
     }
 }
 
-struct TapPort {
-    info: PortInfo,
-    queues: Queues,
-}
+/// A TAP device, known by the port's name.
+struct TapDevice;
 
 struct TapRx {
     fd: Arc<OwnedFd>,
@@ -64,13 +64,8 @@ pub(crate) fn open(
     if args.get("name").is_some() {
         check_ifname(args, "name", name)?;
     }
-    let (rxq, txq) = queue_counts(args, cfg, MAX_QUEUES)?;
-    let cfg = PortConfig {
-        rx_queues: rxq,
-        tx_queues: txq,
-        ..cfg.clone()
-    };
-    cfg.validate("tap", &caps())?;
+    let cfg = effective_config(args, cfg, "tap", &caps())?;
+    let (rxq, txq) = (cfg.rx_queues, cfg.tx_queues);
     let created = name.is_empty() || !sys::if_exists(name);
     let nq = rxq.max(txq) as usize;
     let target = if name.is_empty() {
@@ -124,42 +119,32 @@ pub(crate) fn open(
 
     let mut queues = Queues::new();
     for fd in fds.iter().take(rxq as usize) {
-        let stats = Arc::new(QueueStats::default());
-        queues.push_rx(
-            Box::new(TapRx {
-                fd: Arc::clone(fd),
-                pool: cfg.pool.clone(),
-                stash: Stash::new(32),
-                stats: Arc::clone(&stats),
-            }),
+        queues.add_rx(|stats| TapRx {
+            fd: Arc::clone(fd),
+            pool: cfg.pool.clone(),
+            stash: Stash::new(32),
             stats,
-        );
+        });
     }
     for fd in fds.iter().take(txq as usize) {
-        let stats = Arc::new(QueueStats::default());
-        queues.push_tx(
-            Box::new(TapTx {
-                fd: Arc::clone(fd),
-                spill: Vec::new(),
-                stats: Arc::clone(&stats),
-            }),
+        queues.add_tx(|stats| TapTx {
+            fd: Arc::clone(fd),
+            spill: Vec::new(),
             stats,
-        );
+        });
     }
-    Ok(Box::new(TapPort {
-        info: PortInfo {
-            name: ifname,
-            driver: "tap",
-            devstr: devstr.to_string(),
-            mac: MacAddr(mac),
-            mtu,
-            rx_queues: rxq,
-            tx_queues: txq,
-            ifindex,
-            caps: caps(),
-        },
-        queues,
-    }))
+    let info = PortInfo {
+        name: ifname,
+        driver: "tap",
+        devstr: devstr.to_string(),
+        mac: MacAddr(mac),
+        mtu,
+        rx_queues: rxq,
+        tx_queues: txq,
+        ifindex,
+        caps: caps(),
+    };
+    Ok(Box::new(QueuePort::new(info, queues, TapDevice)))
 }
 
 impl RxQueue for TapRx {
@@ -233,24 +218,9 @@ impl TxQueue for TapTx {
     }
 }
 
-impl Port for TapPort {
-    fn info(&self) -> &PortInfo {
-        &self.info
-    }
-    fn take_rx_queue(&mut self, q: u16) -> Option<Box<dyn RxQueue>> {
-        self.queues.take_rx(q)
-    }
-    fn take_tx_queue(&mut self, q: u16) -> Option<Box<dyn TxQueue>> {
-        self.queues.take_tx(q)
-    }
-    fn stats(&self) -> PortStats {
-        self.queues.stats()
-    }
-    fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
-        self.queues.queue_stats()
-    }
-    fn link(&self) -> LinkState {
-        let up = sys::get_flags(&self.info.name)
+impl PortDevice for TapDevice {
+    fn link(&self, info: &PortInfo) -> LinkState {
+        let up = sys::get_flags(&info.name)
             .map(|f| {
                 f & (libc::IFF_UP | libc::IFF_RUNNING) as u32
                     == (libc::IFF_UP | libc::IFF_RUNNING) as u32
@@ -262,11 +232,8 @@ impl Port for TapPort {
             full_duplex: true,
         }
     }
-    fn set_promiscuous(&mut self, on: bool) -> Result<(), PmdError> {
-        sys::change_flags(&self.info.name, libc::IFF_PROMISC as u32, on)
-            .map_err(|e| PmdError::io("ioctl(SIOCSIFFLAGS)", &self.info.name, e))
-    }
-    fn close(self: Box<Self>) -> Result<(), PmdError> {
-        Ok(())
+    fn set_promiscuous(&mut self, info: &PortInfo, on: bool) -> Result<(), PmdError> {
+        sys::change_flags(&info.name, libc::IFF_PROMISC as u32, on)
+            .map_err(|e| PmdError::io("ioctl(SIOCSIFFLAGS)", &info.name, e))
     }
 }

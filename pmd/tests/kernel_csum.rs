@@ -4,9 +4,10 @@
 
 mod common;
 use ferroplane_mempool::MbufBurst;
+use ferroplane_mempool::Mempool;
 use ferroplane_net::checksum::{Checksum, pseudo_header_v4};
 use ferroplane_pmd::testing::{Netns, VethPair, privileged, run, unique_name};
-use ferroplane_pmd::{PortConfig, RxQueue, open};
+use ferroplane_pmd::{Port, PortConfig, open};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -69,13 +70,8 @@ fn af_packet_completes_partial_checksums_of_locally_generated_tcp_and_udp() {
         promiscuous: true,
         ..common::cfg(&pool)
     };
-    let mut port = open(&format!("af_packet:iface={}", veth.host()), &cfg).unwrap();
-    let mut rx = port.take_rx_queue(0).unwrap();
-    send_from_stack(&ns);
-    expect_valid_checksums(rx.as_mut());
-    drop(rx);
-    port.close().unwrap();
-    assert_eq!(pool.in_use(), 0);
+    let port = open(&format!("af_packet:iface={}", veth.host()), &cfg).unwrap();
+    expect_valid_checksums(port, &ns, &pool);
 }
 
 const DATAGRAMS: usize = 12;
@@ -94,8 +90,11 @@ fn send_from_stack(ns: &Netns) {
     });
 }
 
-/// Receives what [`send_from_stack`] sent and checks every L4 checksum.
-fn expect_valid_checksums(rx: &mut dyn RxQueue) {
+/// Sends from `ns`'s stack ([`send_from_stack`]) to `port` and checks every L4 checksum that
+/// arrives on its RX queue 0; then closes the port and checks that `pool` got its mbufs back.
+fn expect_valid_checksums(mut port: Box<dyn Port>, ns: &Netns, pool: &Mempool) {
+    let mut rx = port.take_rx_queue(0).unwrap();
+    send_from_stack(ns);
     let (mut udp_ok, mut tcp_ok, mut bad) = (0, 0, Vec::new());
     let mut burst = MbufBurst::new();
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -117,6 +116,9 @@ fn expect_valid_checksums(rx: &mut dyn RxQueue) {
     assert!(bad.is_empty(), "frames with bad L4 checksums: {bad:?}");
     assert_eq!(udp_ok, DATAGRAMS, "UDP datagrams with valid checksums");
     assert!(tcp_ok > 0, "no TCP SYN with a valid checksum arrived");
+    drop(rx);
+    port.close().unwrap();
+    assert_eq!(pool.in_use(), 0);
 }
 
 /// Gives `dev` (in `ns`) `NS_ADDR` and a permanent neighbour entry for `PORT_ADDR` at `mac`.
@@ -150,18 +152,13 @@ fn tap_receives_locally_generated_tcp_and_udp_with_valid_checksums() {
     let pool = common::pool("tap_csum", 1024);
     let ns = Netns::new().unwrap();
     let name = unique_name("t");
-    let mut port = open(&format!("tap:name={name}"), &common::cfg(&pool)).unwrap();
+    let port = open(&format!("tap:name={name}"), &common::cfg(&pool)).unwrap();
     let mac = port.info().mac.to_string();
     // The device moves into the namespace; our file descriptor stays attached to it.
     run("ip", &["link", "set", &name, "netns", ns.name()]).unwrap();
     ns.exec("ip", &["link", "set", &name, "up"]).unwrap();
     address_in(&ns, &name, &mac);
-    let mut rx = port.take_rx_queue(0).unwrap();
-    send_from_stack(&ns);
-    expect_valid_checksums(rx.as_mut());
-    drop(rx);
-    port.close().unwrap();
-    assert_eq!(pool.in_use(), 0);
+    expect_valid_checksums(port, &ns, &pool);
 }
 
 /// For an IPv4 UDP frame to `PORT_ADDR`: whether its checksum field holds the partial sum the

@@ -23,18 +23,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle, Xdp, XdpFlags};
 
 use crate::error::PktgenError;
 
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::undocumented_unsafe_blocks,
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    dead_code,
-    non_camel_case_types
-)]
-mod skel {
-    include!(concat!(env!("OUT_DIR"), "/pktgen_xdp.skel.rs"));
-}
+ferroplane_pmd::bpf_skeleton!(skel, "pktgen_xdp.skel.rs");
 
 /// `BPF_F_TEST_XDP_LIVE_FRAMES` (linux/bpf.h).
 pub const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;

@@ -11,18 +11,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle, Xdp, XdpFlags};
 use super::sys;
 use super::xdp::{XdpError, XdpMode};
 
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::undocumented_unsafe_blocks,
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    dead_code,
-    non_camel_case_types
-)]
-mod redirect_skel {
-    include!(concat!(env!("OUT_DIR"), "/xdp_redirect.skel.rs"));
-}
+crate::bpf_skeleton!(redirect_skel, "xdp_redirect.skel.rs");
 
 /// Which benchmark program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use super::xdp::{FlowDirector, SteerProgram, SteerStats, XdpError};
 use super::xsk::{UmemArea, Xsk, XskParams, XskStats};
 use crate::error::PmdError;
 use crate::info::{Capabilities, LinkState, MacAddr, PortInfo};
-use crate::stats::{PortStats, QueueKind, QueueStats, QueueStatsSnapshot};
+use crate::port::QueueCounters;
+use crate::stats::{PortStats, QueueStats, QueueStatsSnapshot};
 
 /// `XDP_PACKET_HEADROOM`: the kernel puts received data this far into a chunk.
 pub const XDP_PACKET_HEADROOM: usize = 256;
@@ -61,8 +62,7 @@ pub struct AfXdpPort {
     sockets: Vec<Arc<SocketShared>>,
     rxqs: Vec<Option<AfXdpRxQueue>>,
     txqs: Vec<Option<AfXdpTxQueue>>,
-    rx_stats: Vec<Arc<QueueStats>>,
-    tx_stats: Vec<Arc<QueueStats>>,
+    counters: QueueCounters,
     attach_mode: &'static str,
 }
 
@@ -199,8 +199,7 @@ impl AfXdpPort {
             sockets: Vec::new(),
             rxqs: Vec::new(),
             txqs: Vec::new(),
-            rx_stats: Vec::new(),
-            tx_stats: Vec::new(),
+            counters: QueueCounters::default(),
             attach_mode,
         };
         for q in 0..queues {
@@ -235,17 +234,7 @@ impl AfXdpPort {
                         source: e.source,
                     }
                 })?;
-            let Xsk {
-                fd,
-                rx,
-                fill,
-                tx,
-                comp,
-                zerocopy,
-                busy_poll,
-                tx_budget,
-            } = xsk;
-            let fd = Arc::try_unwrap(fd).map_err(|_| {
+            let fd = Arc::try_unwrap(xsk.fd).map_err(|_| {
                 config_err("internal: socket descriptor shared during setup".into())
             })?;
             let sock = Arc::new(SocketShared::new(
@@ -254,7 +243,7 @@ impl AfXdpPort {
                 iface.to_string(),
                 ifindex,
                 hw_queue,
-                zerocopy,
+                xsk.zerocopy,
             ));
             if owner.is_none() {
                 owners.push((layout.base, Arc::downgrade(&sock)));
@@ -271,12 +260,12 @@ impl AfXdpPort {
                 sock: sock.clone(),
                 queue: q,
             };
-            port.rxqs
-                .push(Some(AfXdpRxQueue::new(rx, fill, ctx(&rs), busy_poll)));
-            port.txqs
-                .push(Some(AfXdpTxQueue::new(tx, comp, ctx(&ts), tx_budget)));
-            port.rx_stats.push(rs);
-            port.tx_stats.push(ts);
+            let rxq = AfXdpRxQueue::new(xsk.rx, xsk.fill, ctx(&rs), xsk.busy_poll);
+            let txq = AfXdpTxQueue::new(xsk.tx, xsk.comp, ctx(&ts), xsk.tx_budget);
+            port.rxqs.push(Some(rxq));
+            port.txqs.push(Some(txq));
+            port.counters.rx.push(rs);
+            port.counters.tx.push(ts);
             port.sockets.push(sock);
         }
         port.prog = Some(prog);
@@ -310,25 +299,12 @@ impl AfXdpPort {
 
     /// Per-queue counters (RX queues, then TX queues).
     pub fn queue_stats(&self) -> Vec<QueueStatsSnapshot> {
-        let rx = self
-            .rx_stats
-            .iter()
-            .enumerate()
-            .map(|(q, s)| s.snapshot(QueueKind::Rx, q as u16));
-        let tx = self
-            .tx_stats
-            .iter()
-            .enumerate()
-            .map(|(q, s)| s.snapshot(QueueKind::Tx, q as u16));
-        rx.chain(tx).collect()
+        self.counters.snapshots()
     }
 
     /// Port totals: the queues' counters, with the kernel's socket drops as `rx_missed`.
     pub fn stats(&self) -> PortStats {
-        let mut p = PortStats::default();
-        for q in self.queue_stats() {
-            p.add(&q);
-        }
+        let mut p = self.counters.totals();
         let k = self.xsk_stats();
         p.rx_missed += k.rx_dropped + k.rx_ring_full;
         p

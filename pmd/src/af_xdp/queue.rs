@@ -188,15 +188,11 @@ pub struct AfXdpRxQueue {
     rx: ConsRing<xdp_desc>,
     fill: ProdRing<u64>,
     lent: ChunkSet,
-    layout: Layout,
-    pool: Mempool,
-    stats: Arc<QueueStats>,
-    sock: Arc<SocketShared>,
-    queue: u16,
+    ctx: QueueCtx,
     busy_poll: bool,
 }
 
-/// What both queue kinds are built from, besides their rings.
+/// What both queue kinds hold besides their rings and the chunks they lent.
 pub(crate) struct QueueCtx {
     pub layout: Layout,
     pub pool: Mempool,
@@ -216,11 +212,7 @@ impl AfXdpRxQueue {
             rx,
             fill,
             lent: ChunkSet::new(ctx.layout.chunk_count),
-            layout: ctx.layout,
-            pool: ctx.pool,
-            stats: ctx.stats,
-            sock: ctx.sock,
-            queue: ctx.queue,
+            ctx,
             busy_poll,
         };
         q.refill(usize::MAX);
@@ -235,14 +227,14 @@ impl AfXdpRxQueue {
                 break;
             }
             let mut idx = [0u32; FILL_BATCH];
-            let got = self.pool.alloc_chunks(&mut idx[..batch]);
+            let got = self.ctx.pool.alloc_chunks(&mut idx[..batch]);
             if got < batch {
-                self.stats.add_alloc_failures(1);
+                self.ctx.stats.add_alloc_failures(1);
             }
             if got == 0 {
                 break;
             }
-            let cs = self.layout.chunk_size as u64;
+            let cs = self.ctx.layout.chunk_size as u64;
             // Room for `batch >= got` entries was checked above.
             self.fill
                 .produce_with(got as u32, |i| idx[i as usize] as u64 * cs);
@@ -264,7 +256,7 @@ impl AfXdpRxQueue {
             // fill ring in zero-copy mode).
             self.refill(1);
             if self.busy_poll || self.fill.needs_wakeup() {
-                sys::kick_rx(self.sock.raw_fd());
+                sys::kick_rx(self.ctx.sock.raw_fd());
             }
             return 0;
         }
@@ -277,16 +269,10 @@ impl AfXdpRxQueue {
             options: 0,
         }; MAX_BURST];
         let mut n = 0;
-        let Self {
-            rx,
-            lent,
-            layout,
-            pool,
-            ..
-        } = self;
+        let Self { rx, lent, ctx, .. } = self;
         rx.consume(max, |d| {
-            if let Some((index, _)) = layout.split(d.addr) {
-                pool.prefetch_chunk_meta(index);
+            if let Some((index, _)) = ctx.layout.split(d.addr) {
+                ctx.pool.prefetch_chunk_meta(index);
             }
             descs[n] = d;
             n += 1;
@@ -295,7 +281,7 @@ impl AfXdpRxQueue {
         let mut bad = [0u32; MAX_BURST];
         let mut nbad = 0;
         for d in &descs[..n] {
-            let Some((index, off)) = layout.split(d.addr) else {
+            let Some((index, off)) = ctx.layout.split(d.addr) else {
                 errors += 1;
                 continue;
             };
@@ -305,7 +291,7 @@ impl AfXdpRxQueue {
             }
             // SAFETY: the chunk was lent to the kernel by this queue's fill ring (checked in
             // `lent`) and the kernel handed it back on the RX ring: we own it again.
-            match unsafe { pool.mbuf_from_chunk(index, off, d.len as usize) } {
+            match unsafe { ctx.pool.mbuf_from_chunk(index, off, d.len as usize) } {
                 Ok(m) => {
                     bytes += u64::from(d.len);
                     got += 1;
@@ -322,27 +308,27 @@ impl AfXdpRxQueue {
         }
         if nbad > 0 {
             // SAFETY: these chunks are ours (see above) and were not turned into mbufs.
-            let _ = unsafe { self.pool.free_chunks(&bad[..nbad]) };
+            let _ = unsafe { self.ctx.pool.free_chunks(&bad[..nbad]) };
         }
-        self.stats.add_rx(got as u64, bytes);
+        self.ctx.stats.add_rx(got as u64, bytes);
         if errors > 0 {
-            self.stats.add_rx_errors(errors);
+            self.ctx.stats.add_rx_errors(errors);
         }
         self.refill(4);
         if self.fill.needs_wakeup() {
-            sys::kick_rx(self.sock.raw_fd());
+            sys::kick_rx(self.ctx.sock.raw_fd());
         }
         got
     }
 
     /// The queue index (interface queue minus `start_queue`).
     pub fn queue(&self) -> u16 {
-        self.queue
+        self.ctx.queue
     }
 
     /// Whether the socket is bound in zero-copy mode.
     pub fn zerocopy(&self) -> bool {
-        self.sock.zerocopy
+        self.ctx.sock.zerocopy
     }
 
     /// Chunks currently lent to the kernel through the fill ring.
@@ -352,13 +338,13 @@ impl AfXdpRxQueue {
 
     /// A snapshot of this queue's counters.
     pub fn stats(&self) -> QueueStatsSnapshot {
-        self.stats.snapshot(QueueKind::Rx, self.queue)
+        self.ctx.stats.snapshot(QueueKind::Rx, self.ctx.queue)
     }
 }
 
 impl Drop for AfXdpRxQueue {
     fn drop(&mut self) {
-        self.sock.give_back(&mut self.lent);
+        self.ctx.sock.give_back(&mut self.lent);
     }
 }
 
@@ -367,11 +353,7 @@ pub struct AfXdpTxQueue {
     tx: ProdRing<xdp_desc>,
     comp: ConsRing<u64>,
     lent: ChunkSet,
-    layout: Layout,
-    pool: Mempool,
-    stats: Arc<QueueStats>,
-    sock: Arc<SocketShared>,
-    queue: u16,
+    ctx: QueueCtx,
     /// Frames one copy-mode `sendto` transmits at most.
     tx_budget: u32,
 }
@@ -388,11 +370,7 @@ impl AfXdpTxQueue {
             comp,
             tx_budget: tx_budget.max(1),
             lent: ChunkSet::new(ctx.layout.chunk_count),
-            layout: ctx.layout,
-            pool: ctx.pool,
-            stats: ctx.stats,
-            sock: ctx.sock,
-            queue: ctx.queue,
+            ctx,
         }
     }
 
@@ -403,10 +381,10 @@ impl AfXdpTxQueue {
         let mut total = 0;
         loop {
             let Self {
-                comp, lent, layout, ..
+                comp, lent, ctx, ..
             } = self;
             let got = comp.consume((MAX_BURST as u32).min(RECLAIM_MAX - total), |addr| {
-                if let Some((index, _)) = layout.split(addr)
+                if let Some((index, _)) = ctx.layout.split(addr)
                     && lent.remove(index)
                 {
                     done[n] = index;
@@ -416,7 +394,7 @@ impl AfXdpTxQueue {
             if n > 0 {
                 // SAFETY: each index was lent by this queue's TX ring (checked in `lent`) and
                 // the kernel reported it complete: we own it again, and give it back once.
-                let _ = unsafe { self.pool.free_chunks(&done[..n]) };
+                let _ = unsafe { self.ctx.pool.free_chunks(&done[..n]) };
                 n = 0;
             }
             total += got;
@@ -431,7 +409,7 @@ impl AfXdpTxQueue {
     #[inline]
     fn desc_for(&mut self, m: Mbuf) -> Option<xdp_desc> {
         let len = m.pkt_len();
-        if self.layout.holds(m.data().as_ptr()) && m.nb_segs() == 1 {
+        if self.ctx.layout.holds(m.data().as_ptr()) && m.nb_segs() == 1 {
             let addr = m.data_offset_in_region() as u64;
             match m.into_chunk() {
                 Ok(index) => {
@@ -450,9 +428,9 @@ impl AfXdpTxQueue {
 
     #[cold]
     fn copy_desc(&mut self, m: Mbuf, len: usize) -> Option<xdp_desc> {
-        let Some(mut c) = self.pool.alloc() else {
-            self.stats.add_alloc_failures(1);
-            self.stats.add_tx_drops(1);
+        let Some(mut c) = self.ctx.pool.alloc() else {
+            self.ctx.stats.add_alloc_failures(1);
+            self.ctx.stats.add_tx_drops(1);
             return None;
         };
         let copied = match c.append(len) {
@@ -460,7 +438,7 @@ impl AfXdpTxQueue {
             Err(_) => false,
         };
         if !copied {
-            self.stats.add_tx_errors(1);
+            self.ctx.stats.add_tx_errors(1);
             return None;
         }
         let addr = c.data_offset_in_region() as u64;
@@ -474,7 +452,7 @@ impl AfXdpTxQueue {
                 })
             }
             Err(_) => {
-                self.stats.add_tx_errors(1);
+                self.ctx.stats.add_tx_errors(1);
                 None
             }
         }
@@ -507,7 +485,7 @@ impl AfXdpTxQueue {
         // Room for n >= k entries was checked above.
         let sent = self.tx.produce(&descs[..k]);
         debug_assert_eq!(sent, k);
-        self.stats.add_tx(k as u64, bytes);
+        self.ctx.stats.add_tx(k as u64, bytes);
         self.kick();
         n
     }
@@ -527,14 +505,14 @@ impl AfXdpTxQueue {
         let mut tries = self.tx.outstanding() / self.tx_budget + 2;
         while tries > 0 && self.tx.outstanding() > 0 {
             tries -= 1;
-            match sys::kick_tx(self.sock.raw_fd()) {
+            match sys::kick_tx(self.ctx.sock.raw_fd()) {
                 Ok(true) => self.reclaim(),
                 Ok(false) => return,
                 Err(e) => {
                     log::debug!(
                         "af_xdp {} queue {}: TX kick failed: {e}",
-                        self.sock.iface,
-                        self.queue
+                        self.ctx.sock.iface,
+                        self.ctx.queue
                     );
                     return;
                 }
@@ -561,19 +539,19 @@ impl AfXdpTxQueue {
 
     /// The queue index.
     pub fn queue(&self) -> u16 {
-        self.queue
+        self.ctx.queue
     }
 
     /// A snapshot of this queue's counters.
     pub fn stats(&self) -> QueueStatsSnapshot {
-        self.stats.snapshot(QueueKind::Tx, self.queue)
+        self.ctx.stats.snapshot(QueueKind::Tx, self.ctx.queue)
     }
 }
 
 impl Drop for AfXdpTxQueue {
     fn drop(&mut self) {
         self.reclaim();
-        self.sock.give_back(&mut self.lent);
+        self.ctx.sock.give_back(&mut self.lent);
     }
 }
 

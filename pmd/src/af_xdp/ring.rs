@@ -22,8 +22,9 @@ pub(crate) trait RingItem: Copy {}
 impl RingItem for u64 {}
 impl RingItem for sys::xdp_desc {}
 
-/// The shared words and slot array of one mapped ring.
-struct RawRing<T> {
+/// The shared words and slot array of one mapped ring; [`ProdRing::new`] or
+/// [`ConsRing::new`] makes it one side's view.
+pub(crate) struct RawRing<T> {
     producer: *const AtomicU32,
     consumer: *const AtomicU32,
     flags: *const AtomicU32,
@@ -40,7 +41,12 @@ unsafe impl<T: RingItem> Send for RawRing<T> {}
 
 impl<T: RingItem> RawRing<T> {
     /// Maps a ring of `size` entries of socket `fd` at page offset `pgoff`.
-    fn map(fd: &OwnedFd, off: &xdp_ring_offset, size: u32, pgoff: u64) -> io::Result<Self> {
+    pub(crate) fn map(
+        fd: &OwnedFd,
+        off: &xdp_ring_offset,
+        size: u32,
+        pgoff: u64,
+    ) -> io::Result<Self> {
         let len = off.desc as usize + size as usize * std::mem::size_of::<T>();
         let map = Mapping::ring(fd, len, pgoff)?;
         Ok(RawRing {
@@ -99,21 +105,16 @@ pub(crate) struct ProdRing<T> {
 }
 
 impl<T: RingItem> ProdRing<T> {
-    /// Maps the producer side of a ring.
-    pub(crate) fn map(
-        fd: &OwnedFd,
-        off: &xdp_ring_offset,
-        size: u32,
-        pgoff: u64,
-    ) -> io::Result<Self> {
-        let ring = RawRing::map(fd, off, size, pgoff)?;
-        let cached_prod = ring.producer().load(Ordering::Relaxed);
-        let cached_limit = ring.consumer().load(Ordering::Acquire).wrapping_add(size);
-        Ok(ProdRing {
+    /// The producer side of `ring`, continuing from its current indices.
+    pub(crate) fn new(ring: RawRing<T>) -> Self {
+        ProdRing {
+            cached_prod: ring.producer().load(Ordering::Relaxed),
+            cached_limit: ring
+                .consumer()
+                .load(Ordering::Acquire)
+                .wrapping_add(ring.size),
             ring,
-            cached_prod,
-            cached_limit,
-        })
+        }
     }
 
     /// Free slots, refreshing the kernel's consumer index only when fewer than `want`
@@ -198,21 +199,13 @@ pub(crate) struct ConsRing<T> {
 }
 
 impl<T: RingItem> ConsRing<T> {
-    /// Maps the consumer side of a ring.
-    pub(crate) fn map(
-        fd: &OwnedFd,
-        off: &xdp_ring_offset,
-        size: u32,
-        pgoff: u64,
-    ) -> io::Result<Self> {
-        let ring = RawRing::map(fd, off, size, pgoff)?;
-        let cached_cons = ring.consumer().load(Ordering::Relaxed);
-        let cached_prod = ring.producer().load(Ordering::Acquire);
-        Ok(ConsRing {
+    /// The consumer side of `ring`, continuing from its current indices.
+    pub(crate) fn new(ring: RawRing<T>) -> Self {
+        ConsRing {
+            cached_cons: ring.consumer().load(Ordering::Relaxed),
+            cached_prod: ring.producer().load(Ordering::Acquire),
             ring,
-            cached_cons,
-            cached_prod,
-        })
+        }
     }
 
     /// Entries ready to read, refreshing the producer index only when the cached view is empty
@@ -288,18 +281,7 @@ mod tests {
                 RawRing::from_raw(base, &OFF, size),
             )
         };
-        (
-            ProdRing {
-                ring: p,
-                cached_prod: 0,
-                cached_limit: size,
-            },
-            ConsRing {
-                ring: c,
-                cached_cons: 0,
-                cached_prod: 0,
-            },
-        )
+        (ProdRing::new(p), ConsRing::new(c))
     }
 
     #[test]

@@ -36,18 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, Xdp, XdpFlags};
 
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::undocumented_unsafe_blocks,
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    dead_code,
-    non_camel_case_types
-)]
-mod steer_skel {
-    include!(concat!(env!("OUT_DIR"), "/xdp_steer.skel.rs"));
-}
+crate::bpf_skeleton!(steer_skel, "xdp_steer.skel.rs");
 
 /// Errors of the XDP program.
 #[derive(Debug, thiserror::Error)]

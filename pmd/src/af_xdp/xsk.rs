@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::ring::{ConsRing, ProdRing};
+use super::ring::{ConsRing, ProdRing, RawRing};
 use super::sys::{self, xdp_desc, xdp_mmap_offsets, xdp_statistics};
 
 /// How to bind with respect to zero-copy.
@@ -139,24 +139,28 @@ impl Xsk {
         }
         let fill = step(
             "mmap(fill ring)",
-            ProdRing::map(&fd, &off.fr, p.fill_size, libc::XDP_UMEM_PGOFF_FILL_RING),
+            RawRing::map(&fd, &off.fr, p.fill_size, libc::XDP_UMEM_PGOFF_FILL_RING)
+                .map(ProdRing::new),
         )?;
         let comp = step(
             "mmap(completion ring)",
-            ConsRing::map(
+            RawRing::map(
                 &fd,
                 &off.cr,
                 p.comp_size,
                 libc::XDP_UMEM_PGOFF_COMPLETION_RING,
-            ),
+            )
+            .map(ConsRing::new),
         )?;
         let rx = step(
             "mmap(RX ring)",
-            ConsRing::map(&fd, &off.rx, p.rx_size, libc::XDP_PGOFF_RX_RING as u64),
+            RawRing::map(&fd, &off.rx, p.rx_size, libc::XDP_PGOFF_RX_RING as u64)
+                .map(ConsRing::new),
         )?;
         let tx = step(
             "mmap(TX ring)",
-            ProdRing::map(&fd, &off.tx, p.tx_size, libc::XDP_PGOFF_TX_RING as u64),
+            RawRing::map(&fd, &off.tx, p.tx_size, libc::XDP_PGOFF_TX_RING as u64)
+                .map(ProdRing::new),
         )?;
         let busy_poll = p.busy_poll_us > 0 && {
             let one: libc::c_int = 1;
