@@ -29,6 +29,12 @@ const OFFSET_SHIFT: u32 = 48;
 const FILL_BATCH: usize = 64;
 /// Completions reclaimed per call at most.
 const RECLAIM_MAX: u32 = 512;
+/// An all-zero descriptor, to initialise burst arrays.
+const NO_DESC: xdp_desc = xdp_desc {
+    addr: 0,
+    len: 0,
+    options: 0,
+};
 
 /// Chunks currently lent to the kernel by one queue.
 pub(crate) struct ChunkSet {
@@ -263,11 +269,7 @@ impl AfXdpRxQueue {
         // Two passes, so that the metadata loads of the whole burst overlap: first take the
         // descriptors (freeing their slots for the kernel at once) and prefetch each chunk's
         // metadata, then turn the chunks into mbufs, which writes that metadata.
-        let mut descs = [xdp_desc {
-            addr: 0,
-            len: 0,
-            options: 0,
-        }; MAX_BURST];
+        let mut descs = [NO_DESC; MAX_BURST];
         let mut n = 0;
         let Self { rx, lent, ctx, .. } = self;
         rx.consume(max, |d| {
@@ -468,11 +470,7 @@ impl AfXdpTxQueue {
             self.kick();
             return 0;
         }
-        let mut descs = [xdp_desc {
-            addr: 0,
-            len: 0,
-            options: 0,
-        }; MAX_BURST];
+        let mut descs = [NO_DESC; MAX_BURST];
         let mut k = 0;
         let mut bytes = 0u64;
         for m in burst.drain(..n) {
