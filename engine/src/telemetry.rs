@@ -140,21 +140,9 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
             p.tx_dropped
         }),
     ];
-    for (name, help, get) in port_metrics {
-        let _ = writeln!(
-            s,
-            "# HELP ferroplane_port_{name} {help}.\n# TYPE ferroplane_port_{name} counter"
-        );
-        for p in &ports {
-            let _ = writeln!(
-                s,
-                "ferroplane_port_{name}{{port=\"{}\",name=\"{}\"}} {}",
-                p.id,
-                escape(&p.name),
-                get(p)
-            );
-        }
-    }
+    write_family(&mut s, "port", &port_metrics, &ports, |p| {
+        format!("port=\"{}\",name=\"{}\"", p.id, escape(&p.name))
+    });
     let lcores = source.lcores();
     let lcore_metrics: [Metric<LcoreSnapshot>; 9] = [
         (
@@ -197,20 +185,9 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
             |l| l.idle_ns,
         ),
     ];
-    for (name, help, get) in lcore_metrics {
-        let _ = writeln!(
-            s,
-            "# HELP ferroplane_lcore_{name} {help}.\n# TYPE ferroplane_lcore_{name} counter"
-        );
-        for l in &lcores {
-            let _ = writeln!(
-                s,
-                "ferroplane_lcore_{name}{{lcore=\"{}\"}} {}",
-                l.lcore,
-                get(l)
-            );
-        }
-    }
+    write_family(&mut s, "lcore", &lcore_metrics, &lcores, |l| {
+        format!("lcore=\"{}\"", l.lcore)
+    });
     let _ = writeln!(
         s,
         "# HELP ferroplane_lcore_app_dropped_total Packets dropped by the application, by reason.\n# TYPE ferroplane_lcore_app_dropped_total counter"
@@ -234,7 +211,23 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
             m.alloc_failures
         }),
     ];
-    for (name, help, get) in pool_metrics {
+    write_family(&mut s, "mempool", &pool_metrics, &pools, |m| {
+        format!("pool=\"{}\"", escape(&m.name))
+    });
+    s
+}
+
+/// Writes the metrics `ferroplane_{family}_{name}` of `metrics`: each one's HELP and TYPE lines
+/// (a counter if its name ends in `_total`, else a gauge), then one sample per item, labelled
+/// by `labels` (the text between the braces).
+fn write_family<T>(
+    s: &mut String,
+    family: &str,
+    metrics: &[Metric<T>],
+    items: &[T],
+    labels: impl Fn(&T) -> String,
+) {
+    for (name, help, get) in metrics {
         let kind = if name.ends_with("_total") {
             "counter"
         } else {
@@ -242,18 +235,17 @@ pub fn prometheus_text(source: &dyn StatsSource) -> String {
         };
         let _ = writeln!(
             s,
-            "# HELP ferroplane_mempool_{name} {help}.\n# TYPE ferroplane_mempool_{name} {kind}"
+            "# HELP ferroplane_{family}_{name} {help}.\n# TYPE ferroplane_{family}_{name} {kind}"
         );
-        for m in &pools {
+        for item in items {
             let _ = writeln!(
                 s,
-                "ferroplane_mempool_{name}{{pool=\"{}\"}} {}",
-                escape(&m.name),
-                get(m)
+                "ferroplane_{family}_{name}{{{}}} {}",
+                labels(item),
+                get(item)
             );
         }
     }
-    s
 }
 
 fn escape(v: &str) -> String {

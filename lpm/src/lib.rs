@@ -72,6 +72,12 @@ pub use v6::{Lpm6, Lpm6Reader, MAX_NEXT_HOP6};
 /// The value bulk lookups write for an address with no matching route.
 pub const NO_ROUTE: u32 = u32::MAX;
 
+/// A single lookup's next hop as its result: `None` for [`NO_ROUTE`].
+#[inline(always)]
+fn route_found(nh: u32) -> Option<u32> {
+    (nh != NO_ROUTE).then_some(nh)
+}
+
 /// Errors of table creation and updates.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LpmError {

@@ -1,5 +1,6 @@
 //! Table memory: zeroed arrays of `AtomicU32` in 2 MiB hugepages when the system has them,
-//! else in ordinary anonymous pages (with one warning), plus the prefetch helper.
+//! else in ordinary anonymous pages (with one warning), the `View` lookups read them through,
+//! plus the prefetch helper.
 //!
 //! Mappings are populated (`MAP_POPULATE`) when created unless [`crate::LpmConfig::prefault`]
 //! is off, as DPDK's hugepage memory is: the kernel allocates and zeroes every page then, so
@@ -8,6 +9,7 @@
 //!
 //! This is the only module (with `simd`) that contains `unsafe`.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -15,7 +17,7 @@ use std::sync::atomic::AtomicU32;
 use memmap2::{MmapMut, MmapOptions};
 
 use crate::LpmError;
-use crate::trie::Tables;
+use crate::trie::{TBL24_ENTRIES, Tables};
 
 const HUGE_PAGE: usize = 2 << 20;
 
@@ -136,11 +138,14 @@ impl TablesRef {
 
     /// The first-level array (`tables().tbl24`).
     #[inline(always)]
-    pub(crate) fn tbl24(&self) -> &[AtomicU32] {
+    pub(crate) fn tbl24(&self) -> &[AtomicU32; TBL24_ENTRIES] {
         // SAFETY: the pointer and length were taken from `tables.tbl24.as_slice()`; that
         // mapping never moves and lives as long as the `Arc` this struct holds, so as long as
         // `self`.
-        unsafe { std::slice::from_raw_parts(self.tbl24.as_ptr(), self.tbl24_len) }
+        let tbl24 = unsafe { std::slice::from_raw_parts(self.tbl24.as_ptr(), self.tbl24_len) };
+        // The trie always maps exactly 2^24 tbl24 entries; the array type lets lookups index
+        // it with a 24-bit value without a bounds check.
+        tbl24.try_into().unwrap_or_else(|_| unreachable_len())
     }
 
     /// The group array (`tables().tbl8`).
@@ -149,6 +154,32 @@ impl TablesRef {
         // SAFETY: as in `tbl24`, for `tables.tbl8`.
         unsafe { std::slice::from_raw_parts(self.tbl8.as_ptr(), self.tbl8_len) }
     }
+}
+
+/// A borrowed view of a trie's tables for lookups, by addresses of type `A` (`u32` for
+/// [`crate::Lpm4`], `[u8; 16]` for [`crate::Lpm6`]): each family's module implements its
+/// lookups on its own `View<A>`, over the same two arrays.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a, A> {
+    pub(crate) tbl24: &'a [AtomicU32; TBL24_ENTRIES],
+    pub(crate) tbl8: &'a [AtomicU32],
+    family: PhantomData<fn(A)>,
+}
+
+impl<'a, A> View<'a, A> {
+    #[inline(always)]
+    pub(crate) fn new(t: &'a TablesRef) -> Self {
+        Self {
+            tbl24: t.tbl24(),
+            tbl8: t.tbl8(),
+            family: PhantomData,
+        }
+    }
+}
+
+#[cold]
+fn unreachable_len() -> ! {
+    unreachable!("lpm: tbl24 is always 2^24 entries")
 }
 
 fn opts(prefault: bool) -> MmapOptions {

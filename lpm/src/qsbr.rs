@@ -113,3 +113,36 @@ impl Qsbr {
             .count()
     }
 }
+
+/// The reader protocol of a lookup handle `$reader` (a struct with fields `tables: TablesRef`
+/// and `slot: usize`, its slot registered with `tables`' QSBR state): `quiescent`, `offline`,
+/// `online`, and unregistering on drop. [`crate::Lpm4Reader`] and [`crate::Lpm6Reader`] follow
+/// the same protocol, so both get it from here.
+macro_rules! reader_protocol {
+    ($reader:ident) => {
+        impl $reader {
+            /// Reports a quiescent state (call once per burst).
+            #[inline]
+            pub fn quiescent(&mut self) {
+                self.tables.tables().qsbr.quiescent(self.slot);
+            }
+
+            /// Stops taking part in grace periods (no lookups until [`Self::online`]).
+            pub fn offline(&mut self) {
+                self.tables.tables().qsbr.offline(self.slot);
+            }
+
+            /// Takes part in grace periods again.
+            pub fn online(&mut self) {
+                self.tables.tables().qsbr.online(self.slot);
+            }
+        }
+
+        impl Drop for $reader {
+            fn drop(&mut self) {
+                self.tables.tables().qsbr.unregister(self.slot);
+            }
+        }
+    };
+}
+pub(crate) use reader_protocol;

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::mem::{TablesRef, prefetch};
-use crate::trie::{EXT, MemoryUsage, TBL24_ENTRIES, Trie, VALID};
-use crate::{LookupImpl, LpmConfig, LpmError, NO_ROUTE};
+use crate::mem::{self, TablesRef, prefetch};
+use crate::qsbr::reader_protocol;
+use crate::trie::{EXT, MemoryUsage, Trie, VALID};
+use crate::{LookupImpl, LpmConfig, LpmError, NO_ROUTE, route_found};
 
 /// Next hops are 24 bits.
 pub const MAX_NEXT_HOP4: u32 = (1 << 24) - 1;
@@ -24,23 +25,10 @@ fn key(ip: u32) -> u128 {
     u128::from(ip) << 96
 }
 
-/// A borrowed view of the tables for lookups.
-#[derive(Clone, Copy)]
-struct View<'a> {
-    tbl24: &'a [AtomicU32; TBL24_ENTRIES],
-    tbl8: &'a [AtomicU32],
-}
+/// The tables as IPv4 lookups read them (the lookups are implemented below).
+type View<'a> = mem::View<'a, u32>;
 
 impl<'a> View<'a> {
-    #[inline(always)]
-    fn new(t: &'a TablesRef) -> Self {
-        Self {
-            // The trie always maps exactly 2^24 tbl24 entries.
-            tbl24: t.tbl24().try_into().unwrap_or_else(|_| unreachable_len()),
-            tbl8: t.tbl8(),
-        }
-    }
-
     #[inline(always)]
     fn resolve(self, mut e: u32, ip: u32) -> u32 {
         if e & EXT != 0 {
@@ -148,11 +136,6 @@ impl<'a> View<'a> {
     }
 }
 
-#[cold]
-fn unreachable_len() -> ! {
-    unreachable!("lpm: tbl24 is always 2^24 entries")
-}
-
 /// An IPv4 routing table. Lookups take `&self`; updates take `&mut self`, so the owner is the
 /// single writer. For lookups on other threads *while* the owner updates, hand each worker an
 /// [`Lpm4Reader`] from [`Lpm4::reader`] (see the crate docs for the protocol).
@@ -206,8 +189,7 @@ impl Lpm4 {
     /// Longest-prefix match of one address.
     #[inline]
     pub fn lookup(&self, ip: u32) -> Option<u32> {
-        let nh = View::new(&self.fast).lookup(ip);
-        (nh != NO_ROUTE).then_some(nh)
+        route_found(View::new(&self.fast).lookup(ip))
     }
 
     /// Looks up `min(ips.len(), next_hops.len())` addresses, writing each next hop or
@@ -285,13 +267,13 @@ pub struct Lpm4Reader {
     tables: TablesRef,
     slot: usize,
 }
+reader_protocol!(Lpm4Reader);
 
 impl Lpm4Reader {
     /// Longest-prefix match of one address.
     #[inline]
     pub fn lookup(&self, ip: u32) -> Option<u32> {
-        let nh = View::new(&self.tables).lookup(ip);
-        (nh != NO_ROUTE).then_some(nh)
+        route_found(View::new(&self.tables).lookup(ip))
     }
 
     /// See [`Lpm4::lookup_bulk`].
@@ -303,27 +285,5 @@ impl Lpm4Reader {
     /// See [`Lpm4::lookup_bulk_with`].
     pub fn lookup_bulk_with(&self, imp: LookupImpl, ips: &[u32], next_hops: &mut [u32]) -> usize {
         View::new(&self.tables).lookup_with(imp, ips, next_hops)
-    }
-
-    /// Reports a quiescent state (call once per burst).
-    #[inline]
-    pub fn quiescent(&mut self) {
-        self.tables.tables().qsbr.quiescent(self.slot);
-    }
-
-    /// Stops taking part in grace periods (no lookups until [`Lpm4Reader::online`]).
-    pub fn offline(&mut self) {
-        self.tables.tables().qsbr.offline(self.slot);
-    }
-
-    /// Takes part in grace periods again.
-    pub fn online(&mut self) {
-        self.tables.tables().qsbr.online(self.slot);
-    }
-}
-
-impl Drop for Lpm4Reader {
-    fn drop(&mut self) {
-        self.tables.tables().qsbr.unregister(self.slot);
     }
 }

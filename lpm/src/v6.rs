@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::mem::{TablesRef, prefetch};
-use crate::trie::{EXT, MemoryUsage, TBL24_ENTRIES, Trie, VALID};
-use crate::{LpmConfig, LpmError, NO_ROUTE};
+use crate::mem::{self, TablesRef, prefetch};
+use crate::qsbr::reader_protocol;
+use crate::trie::{EXT, MemoryUsage, Trie, VALID};
+use crate::{LpmConfig, LpmError, NO_ROUTE, route_found};
 
 /// Next hops are 22 bits.
 pub const MAX_NEXT_HOP6: u32 = (1 << 22) - 1;
@@ -21,21 +22,10 @@ fn key(ip: &[u8; 16]) -> u128 {
     u128::from_be_bytes(*ip)
 }
 
-#[derive(Clone, Copy)]
-struct View<'a> {
-    tbl24: &'a [AtomicU32; TBL24_ENTRIES],
-    tbl8: &'a [AtomicU32],
-}
+/// The tables as IPv6 lookups read them (the lookups are implemented below).
+type View<'a> = mem::View<'a, [u8; 16]>;
 
 impl<'a> View<'a> {
-    #[inline(always)]
-    fn new(t: &'a TablesRef) -> Self {
-        Self {
-            tbl24: t.tbl24().try_into().unwrap_or_else(|_| unreachable_len()),
-            tbl8: t.tbl8(),
-        }
-    }
-
     #[inline(always)]
     fn first(self, ip: &[u8; 16]) -> &'a AtomicU32 {
         let idx = (usize::from(ip[0]) << 16) | (usize::from(ip[1]) << 8) | usize::from(ip[2]);
@@ -106,11 +96,6 @@ impl<'a> View<'a> {
     }
 }
 
-#[cold]
-fn unreachable_len() -> ! {
-    unreachable!("lpm: tbl24 is always 2^24 entries")
-}
-
 /// An IPv6 routing table; the same ownership model as [`crate::Lpm4`]: lookups on `&self`,
 /// updates on `&mut self`, and [`Lpm6Reader`] handles for lookups on other threads during
 /// updates. Addresses are network-order bytes (`Ipv6Addr::octets()`).
@@ -162,8 +147,7 @@ impl Lpm6 {
     /// Longest-prefix match of one address.
     #[inline]
     pub fn lookup(&self, ip: &[u8; 16]) -> Option<u32> {
-        let nh = View::new(&self.fast).lookup(ip);
-        (nh != NO_ROUTE).then_some(nh)
+        route_found(View::new(&self.fast).lookup(ip))
     }
 
     /// Looks up `min(ips.len(), next_hops.len())` addresses, writing next hops or
@@ -200,40 +184,18 @@ pub struct Lpm6Reader {
     tables: TablesRef,
     slot: usize,
 }
+reader_protocol!(Lpm6Reader);
 
 impl Lpm6Reader {
     /// Longest-prefix match of one address.
     #[inline]
     pub fn lookup(&self, ip: &[u8; 16]) -> Option<u32> {
-        let nh = View::new(&self.tables).lookup(ip);
-        (nh != NO_ROUTE).then_some(nh)
+        route_found(View::new(&self.tables).lookup(ip))
     }
 
     /// See [`Lpm6::lookup_bulk`].
     #[inline]
     pub fn lookup_bulk(&self, ips: &[[u8; 16]], next_hops: &mut [u32]) -> usize {
         View::new(&self.tables).lookup_bulk(ips, next_hops)
-    }
-
-    /// Reports a quiescent state (call once per burst).
-    #[inline]
-    pub fn quiescent(&mut self) {
-        self.tables.tables().qsbr.quiescent(self.slot);
-    }
-
-    /// Stops taking part in grace periods.
-    pub fn offline(&mut self) {
-        self.tables.tables().qsbr.offline(self.slot);
-    }
-
-    /// Takes part in grace periods again.
-    pub fn online(&mut self) {
-        self.tables.tables().qsbr.online(self.slot);
-    }
-}
-
-impl Drop for Lpm6Reader {
-    fn drop(&mut self) {
-        self.tables.tables().qsbr.unregister(self.slot);
     }
 }

@@ -10,7 +10,9 @@
 //! propagate until the final fold). Elsewhere a portable loop adds 32-bit words into `u64`s.
 //!
 //! Pseudo-header sums for TCP/UDP/ICMPv6 over IPv4 and IPv6 are in [`pseudo_header_v4`] and
-//! [`pseudo_header_v6`]; combine partial sums with [`Checksum`].
+//! [`pseudo_header_v6`]; combine partial sums with [`Checksum`]. Whole upper-layer messages
+//! are checksummed with [`upper_layer_v4`] and [`upper_layer_v6`] and checked with
+//! [`verify_upper_layer_v4`] and [`verify_upper_layer_v6`].
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -314,22 +316,47 @@ pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32)
     c.sum()
 }
 
-/// Checksum of an upper-layer message (`data`, checksum field zeroed) over IPv4.
+/// Running sum of the IPv4 pseudo-header and `data` (an upper-layer message).
 #[inline]
-pub fn upper_layer_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> u16 {
+fn upper_layer_sum_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> Checksum {
     let mut c = Checksum::new();
     c.add_sum(pseudo_header_v4(src, dst, protocol, data.len() as u16))
         .add_bytes(data);
-    c.finish()
+    c
+}
+
+/// Running sum of the IPv6 pseudo-header and `data` (an upper-layer message).
+#[inline]
+fn upper_layer_sum_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, data: &[u8]) -> Checksum {
+    let mut c = Checksum::new();
+    c.add_sum(pseudo_header_v6(src, dst, next_header, data.len() as u32))
+        .add_bytes(data);
+    c
+}
+
+/// Checksum of an upper-layer message (`data`, checksum field zeroed) over IPv4.
+#[inline]
+pub fn upper_layer_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> u16 {
+    upper_layer_sum_v4(src, dst, protocol, data).finish()
 }
 
 /// Checksum of an upper-layer message (`data`, checksum field zeroed) over IPv6.
 #[inline]
 pub fn upper_layer_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, data: &[u8]) -> u16 {
-    let mut c = Checksum::new();
-    c.add_sum(pseudo_header_v6(src, dst, next_header, data.len() as u32))
-        .add_bytes(data);
-    c.finish()
+    upper_layer_sum_v6(src, dst, next_header, data).finish()
+}
+
+/// `true` when an upper-layer message (`data`, checksum field included) has a valid checksum
+/// over IPv4: with the pseudo-header it sums to `0xffff`.
+#[inline]
+pub fn verify_upper_layer_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> bool {
+    upper_layer_sum_v4(src, dst, protocol, data).sum() == 0xffff
+}
+
+/// [`verify_upper_layer_v4`] over IPv6.
+#[inline]
+pub fn verify_upper_layer_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, data: &[u8]) -> bool {
+    upper_layer_sum_v6(src, dst, next_header, data).sum() == 0xffff
 }
 
 /// RFC 1624 eqn. 3: the checksum after one 16-bit word covered by `hc` changes from `old` to

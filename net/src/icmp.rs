@@ -199,16 +199,7 @@ pub const NA_FLAG_OVERRIDE: u32 = 0x2000_0000;
 impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     /// `true` if the checksum (with the IPv6 pseudo-header) is valid.
     pub fn verify_checksum(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
-        let b = self.buffer.as_ref();
-        let mut c = checksum::Checksum::new();
-        c.add_sum(checksum::pseudo_header_v6(
-            src,
-            dst,
-            protocol::ICMPV6,
-            b.len() as u32,
-        ))
-        .add_bytes(b);
-        c.sum() == 0xffff
+        checksum::verify_upper_layer_v6(src, dst, protocol::ICMPV6, self.buffer.as_ref())
     }
     /// Reads a neighbor solicitation or advertisement: the target address and the link-layer
     /// address option (source for NS, target for NA). Errors for other types, a message shorter

@@ -108,6 +108,11 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub fn dst_port(&self) -> u16 {
         self.header().dst_port.get()
     }
+    /// Checksum field.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        self.header().checksum.get()
+    }
     /// Sequence number.
     #[inline]
     pub fn seq(&self) -> u32 {
@@ -138,11 +143,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub fn window(&self) -> u16 {
         self.header().window.get()
     }
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.header().checksum.get()
-    }
     /// Urgent pointer.
     #[inline]
     pub fn urgent(&self) -> u16 {
@@ -160,29 +160,11 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
     /// `true` if the checksum is valid over IPv4.
     pub fn verify_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        let b = self.buffer.as_ref();
-        let mut c = checksum::Checksum::new();
-        c.add_sum(checksum::pseudo_header_v4(
-            src,
-            dst,
-            protocol::TCP,
-            b.len() as u16,
-        ))
-        .add_bytes(b);
-        c.sum() == 0xffff
+        checksum::verify_upper_layer_v4(src, dst, protocol::TCP, self.buffer.as_ref())
     }
     /// `true` if the checksum is valid over IPv6.
     pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
-        let b = self.buffer.as_ref();
-        let mut c = checksum::Checksum::new();
-        c.add_sum(checksum::pseudo_header_v6(
-            src,
-            dst,
-            protocol::TCP,
-            b.len() as u32,
-        ))
-        .add_bytes(b);
-        c.sum() == 0xffff
+        checksum::verify_upper_layer_v6(src, dst, protocol::TCP, self.buffer.as_ref())
     }
 }
 
@@ -200,6 +182,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn set_dst_port(&mut self, v: u16) {
         self.hdr_mut().dst_port.set(v);
+    }
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, v: u16) {
+        self.hdr_mut().checksum.set(v);
     }
     /// Sets the sequence number, updating the checksum incrementally.
     #[inline]
@@ -230,11 +217,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn set_window(&mut self, v: u16) {
         self.hdr_mut().window.set(v);
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        self.hdr_mut().checksum.set(v);
     }
     /// Updates the checksum after a 16-bit word under it (or the pseudo-header) changed.
     #[inline]

@@ -79,15 +79,15 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     pub fn dst_port(&self) -> u16 {
         self.header().dst_port.get()
     }
-    /// Length field.
-    #[inline]
-    pub fn length(&self) -> u16 {
-        self.header().length.get()
-    }
     /// Checksum field.
     #[inline]
     pub fn checksum(&self) -> u16 {
         self.header().checksum.get()
+    }
+    /// Length field.
+    #[inline]
+    pub fn length(&self) -> u16 {
+        self.header().length.get()
     }
     /// Header and payload (up to the length field).
     #[inline]
@@ -101,30 +101,13 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
     /// `true` if the checksum is absent (0) or valid, over IPv4.
     pub fn verify_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        if self.checksum() == 0 {
-            return true;
-        }
-        let mut c = checksum::Checksum::new();
-        c.add_sum(checksum::pseudo_header_v4(
-            src,
-            dst,
-            protocol::UDP,
-            self.len as u16,
-        ))
-        .add_bytes(self.datagram());
-        c.sum() == 0xffff
+        self.checksum() == 0
+            || checksum::verify_upper_layer_v4(src, dst, protocol::UDP, self.datagram())
     }
     /// `true` if the checksum is valid over IPv6 (where it is mandatory).
     pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
-        let mut c = checksum::Checksum::new();
-        c.add_sum(checksum::pseudo_header_v6(
-            src,
-            dst,
-            protocol::UDP,
-            self.len as u32,
-        ))
-        .add_bytes(self.datagram());
-        self.checksum() != 0 && c.sum() == 0xffff
+        self.checksum() != 0
+            && checksum::verify_upper_layer_v6(src, dst, protocol::UDP, self.datagram())
     }
 }
 

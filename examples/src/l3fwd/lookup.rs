@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, OnceLock};
 
+use ferroplane_classify::acl::AclAddr;
 use ferroplane_classify::{
     Acl, AclBuilder, AclKey, AclRule, ExactMatchTable, Ipv4FiveTuple, Ipv6FiveTuple,
 };
@@ -114,6 +115,20 @@ pub struct Key<A> {
     pub dport: u16,
     /// IP protocol (next header).
     pub proto: u8,
+}
+
+impl<A: AclAddr> Key<A> {
+    /// The same five fields as the ACL classifier's key.
+    #[inline]
+    fn acl_key(&self) -> AclKey<A> {
+        AclKey {
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+            proto: self.proto,
+        }
+    }
 }
 
 /// What a lookup decided.
@@ -218,6 +233,28 @@ fn intern(hops: &mut Vec<NextHop>, nh: NextHop) -> u32 {
             hops.push(nh);
             (hops.len() - 1) as u32
         }
+    }
+}
+
+/// The classifier rule for `line`, whose addresses are `src` and `dst` (of one family).
+fn acl_rule<A: AclAddr>(
+    line: &AclLine,
+    src: A,
+    dst: A,
+    priority: u32,
+    userdata: u32,
+) -> AclRule<A> {
+    AclRule {
+        src,
+        src_len: line.src.1,
+        dst,
+        dst_len: line.dst.1,
+        sport: line.sport,
+        dport: line.dport,
+        proto: line.proto.0,
+        proto_mask: line.proto.1,
+        priority,
+        userdata,
     }
 }
 
@@ -427,30 +464,8 @@ impl Tables {
             };
             let priority = total - i as u32;
             let r = match (l.src.0, l.dst.0) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => b4.add(AclRule {
-                    src: s,
-                    src_len: l.src.1,
-                    dst: d,
-                    dst_len: l.dst.1,
-                    sport: l.sport,
-                    dport: l.dport,
-                    proto: l.proto.0,
-                    proto_mask: l.proto.1,
-                    priority,
-                    userdata,
-                }),
-                (IpAddr::V6(s), IpAddr::V6(d)) => b6.add(AclRule {
-                    src: s,
-                    src_len: l.src.1,
-                    dst: d,
-                    dst_len: l.dst.1,
-                    sport: l.sport,
-                    dport: l.dport,
-                    proto: l.proto.0,
-                    proto_mask: l.proto.1,
-                    priority,
-                    userdata,
-                }),
+                (IpAddr::V4(s), IpAddr::V4(d)) => b4.add(acl_rule(l, s, d, priority, userdata)),
+                (IpAddr::V6(s), IpAddr::V6(d)) => b6.add(acl_rule(l, s, d, priority, userdata)),
                 _ => continue,
             };
             r.map_err(|x| LookupError::Acl(x.to_string()))?;
@@ -607,15 +622,7 @@ impl Lookup {
             Impl::Em(t, _) => t.as_ref().and_then(|t| {
                 t.lookup(&Ipv4FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto))
             }),
-            Impl::Acl(a, _) => a.as_ref().and_then(|a| {
-                a.classify(&AclKey {
-                    src: k.src,
-                    dst: k.dst,
-                    sport: k.sport,
-                    dport: k.dport,
-                    proto: k.proto,
-                })
-            }),
+            Impl::Acl(a, _) => a.as_ref().and_then(|a| a.classify(&k.acl_key())),
         };
         self.decide_ref(v)
     }
@@ -634,15 +641,7 @@ impl Lookup {
             Impl::Em(_, t) => t.as_ref().and_then(|t| {
                 t.lookup(&Ipv6FiveTuple::new(k.src, k.dst, k.sport, k.dport, k.proto))
             }),
-            Impl::Acl(_, a) => a.as_ref().and_then(|a| {
-                a.classify(&AclKey {
-                    src: k.src,
-                    dst: k.dst,
-                    sport: k.sport,
-                    dport: k.dport,
-                    proto: k.proto,
-                })
-            }),
+            Impl::Acl(_, a) => a.as_ref().and_then(|a| a.classify(&k.acl_key())),
         };
         self.decide_ref(v)
     }

@@ -456,30 +456,15 @@ impl<P: Packet> Router<P> {
             return out.drop(pkt, DropReason::NotForwardable);
         }
         if rfc1812::ttl_expired_v4(ip) {
-            if self.cfg.router {
-                self.icmp4_error(rx_port, &pkt, icmpv4_type::TIME_EXCEEDED, 0, now, out);
-            }
-            return out.drop(pkt, DropReason::TtlExpired);
+            return self.drop_and_report(rx_port, pkt, DropReason::TtlExpired, now, out);
         }
         let (port, hop) = match self.route4(rx_port, &key, raw) {
             Ok(r) => r,
-            Err(reason) => {
-                if reason == DropReason::NoRoute && self.cfg.router {
-                    self.icmp4_error(rx_port, &pkt, icmpv4_type::DEST_UNREACHABLE, 0, now, out);
-                }
-                return out.drop(pkt, reason);
-            }
+            Err(reason) => return self.drop_and_report(rx_port, pkt, reason, now, out),
         };
         // Copied out: the next hop is borrowed from the tables, and sending borrows the router.
-        let via = hop.and_then(|h| h.via);
-        let mut pkt = pkt;
-        let Some(b) = pkt.bytes_mut() else {
-            return out.drop(pkt, DropReason::Other);
-        };
-        if rfc1812::forward_ipv4(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
-            return out.drop(pkt, DropReason::TtlExpired);
-        }
-        self.send(port, via.unwrap_or(IpAddr::V4(dst)), pkt, now, out);
+        let next = hop.and_then(|h| h.via).unwrap_or(IpAddr::V4(dst));
+        self.forward(port, next, pkt, now, out, rfc1812::forward_ipv4);
     }
 
     /// Routes key `k` (`raw`: its result from a bulk lookup, if it had one) to an output port
@@ -540,6 +525,27 @@ impl<P: Packet> Router<P> {
         out.tx(port, pkt);
     }
 
+    /// The last step of forwarding `pkt` out `port`: `update_header` (the `rfc1812` TTL or
+    /// hop limit update of its family) on the IP header, then [`Self::send`] towards `next`.
+    #[inline]
+    fn forward(
+        &mut self,
+        port: u16,
+        next: IpAddr,
+        mut pkt: P,
+        now: u64,
+        out: &mut impl Output<P>,
+        update_header: impl FnOnce(&mut [u8]) -> Option<u8>,
+    ) {
+        let Some(b) = pkt.bytes_mut() else {
+            return out.drop(pkt, DropReason::Other);
+        };
+        if update_header(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
+            return out.drop(pkt, DropReason::TtlExpired);
+        }
+        self.send(port, next, pkt, now, out);
+    }
+
     /// Writes the L2 header for `port` and sends, resolving the next hop in router mode.
     fn send(&mut self, port: u16, next: IpAddr, mut pkt: P, now: u64, out: &mut impl Output<P>) {
         if !self.cfg.router {
@@ -577,25 +583,37 @@ impl<P: Packet> Router<P> {
 
     /// Sends an ARP request or neighbour solicitation for `ip` on `port`.
     fn probe(&mut self, port: u16, ip: IpAddr, out: &mut impl Output<P>) {
+        let mac = self.mac(port);
+        let sent = if ip.is_ipv4() {
+            &self.counters.arp_requests
+        } else {
+            &self.counters.ns_sent
+        };
+        self.send_own(port, sent, out, |p| match ip {
+            IpAddr::V4(t) => self
+                .src4(port, Some(t))
+                .is_some_and(|s| icmp::arp_request(p, mac, s, t)),
+            IpAddr::V6(t) => self
+                .src6(port, Some(t))
+                .is_some_and(|s| icmp::neighbour_solicit(p, mac, s, t)),
+        });
+    }
+
+    /// Sends a packet of the router's own out `port`: `build` writes it into a fresh packet and
+    /// says whether it could (if not, the packet is dropped); a sent one is counted in `sent`.
+    fn send_own(
+        &self,
+        port: u16,
+        sent: &AtomicU64,
+        out: &mut impl Output<P>,
+        build: impl FnOnce(&mut P) -> bool,
+    ) {
         let Some(mut p) = out.alloc() else {
             RouterCounters::inc(&self.counters.alloc_failed);
             return;
         };
-        let mac = self.mac(port);
-        let ok = match ip {
-            IpAddr::V4(t) => self
-                .src4(port, Some(t))
-                .is_some_and(|s| icmp::arp_request(&mut p, mac, s, t)),
-            IpAddr::V6(t) => self
-                .src6(port, Some(t))
-                .is_some_and(|s| icmp::neighbour_solicit(&mut p, mac, s, t)),
-        };
-        if ok {
-            RouterCounters::inc(if ip.is_ipv4() {
-                &self.counters.arp_requests
-            } else {
-                &self.counters.ns_sent
-            });
+        if build(&mut p) {
+            RouterCounters::inc(sent);
             out.tx(port, p);
         } else {
             out.drop(p, DropReason::Other);
@@ -636,84 +654,81 @@ impl<P: Packet> Router<P> {
         }
     }
 
-    fn icmp4_error(
+    /// Drops `pkt` (a checked IPv4 or IPv6 frame) for `reason`. A router first tells the sender
+    /// with an ICMP(v6) error when there is one for the reason: time exceeded for an expired TTL
+    /// or hop limit, destination unreachable (code 0) for no route.
+    fn drop_and_report(
         &mut self,
         rx_port: u16,
-        pkt: &P,
-        msg_type: u8,
-        code: u8,
+        pkt: P,
+        reason: DropReason,
         now: u64,
         out: &mut impl Output<P>,
     ) {
-        let b = pkt.bytes();
-        let ip = &b[ETHERNET_HEADER_LEN..];
-        if !icmp::may_send_icmp4_error(ip) {
-            return;
-        }
-        let peer = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let Some(src) = self.src4(rx_port, Some(peer)) else {
-            return;
+        let time_exceeded = match reason {
+            DropReason::TtlExpired => true,
+            DropReason::NoRoute => false,
+            _ => return out.drop(pkt, reason),
         };
-        let time_exceeded = msg_type == icmpv4_type::TIME_EXCEEDED;
-        self.send_icmp_error(rx_port, b, time_exceeded, now, out, |p, from, to| {
-            icmp::icmp4_error(p, from, to, src, ip, msg_type, code)
-        });
+        if self.cfg.router {
+            self.icmp_error(rx_port, pkt.bytes(), time_exceeded, now, out);
+        }
+        out.drop(pkt, reason)
     }
 
-    fn icmp6_error(
-        &mut self,
-        rx_port: u16,
-        pkt: &P,
-        msg_type: u8,
-        code: u8,
-        now: u64,
-        out: &mut impl Output<P>,
-    ) {
-        let b = pkt.bytes();
-        let ip = &b[ETHERNET_HEADER_LEN..];
-        if !icmp::may_send_icmp6_error(ip) {
-            return;
-        }
-        let mut s = [0u8; 16];
-        s.copy_from_slice(&ip[8..24]);
-        let Some(src) = self.src6(rx_port, Some(Ipv6Addr::from(s))) else {
-            return;
-        };
-        let time_exceeded = msg_type == icmpv6_type::TIME_EXCEEDED;
-        self.send_icmp_error(rx_port, b, time_exceeded, now, out, |p, from, to| {
-            icmp::icmp6_error(p, from, to, src, ip, msg_type, code)
-        });
-    }
-
-    /// Sends an ICMP(v6) error back out `rx_port` to the sender of `frame` (rate-limited): `build`
-    /// writes it into a fresh packet from our MAC to the sender's and says whether it could.
-    fn send_icmp_error(
+    /// Sends a time exceeded or destination unreachable (code 0) error about `frame` (IPv4 or
+    /// IPv6, by its version) back out `rx_port` to its sender, from our address in the sender's
+    /// subnet; nothing if the RFCs forbid an error about it, `rx_port` has no address of its
+    /// family, or the rate limit is reached.
+    fn icmp_error(
         &mut self,
         rx_port: u16,
         frame: &[u8],
         time_exceeded: bool,
         now: u64,
         out: &mut impl Output<P>,
-        build: impl FnOnce(&mut P, MacAddr, MacAddr) -> bool,
     ) {
+        let ip = &frame[ETHERNET_HEADER_LEN..];
+        let v4 = ip[0] >> 4 == 4;
+        let allowed = if v4 {
+            icmp::may_send_icmp4_error(ip)
+        } else {
+            icmp::may_send_icmp6_error(ip)
+        };
+        if !allowed {
+            return;
+        }
+        let src = if v4 {
+            let sender = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+            self.src4(rx_port, Some(sender)).map(IpAddr::V4)
+        } else {
+            let mut sender = [0u8; 16];
+            sender.copy_from_slice(&ip[8..24]);
+            self.src6(rx_port, Some(Ipv6Addr::from(sender)))
+                .map(IpAddr::V6)
+        };
+        let Some(src) = src else {
+            return;
+        };
         if !self.icmp_allowed(now) {
             return;
         }
-        let Some(mut p) = out.alloc() else {
-            RouterCounters::inc(&self.counters.alloc_failed);
-            return;
-        };
-        let to = MacAddr([frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]);
-        if build(&mut p, self.mac(rx_port), to) {
-            RouterCounters::inc(if time_exceeded {
-                &self.counters.time_exceeded
-            } else {
-                &self.counters.unreachable
-            });
-            out.tx(rx_port, p);
+        let (type4, type6) = if time_exceeded {
+            (icmpv4_type::TIME_EXCEEDED, icmpv6_type::TIME_EXCEEDED)
         } else {
-            out.drop(p, DropReason::Other);
-        }
+            (icmpv4_type::DEST_UNREACHABLE, icmpv6_type::DEST_UNREACHABLE)
+        };
+        let sent = if time_exceeded {
+            &self.counters.time_exceeded
+        } else {
+            &self.counters.unreachable
+        };
+        let from = self.mac(rx_port);
+        let to = MacAddr([frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]);
+        self.send_own(rx_port, sent, out, |p| match src {
+            IpAddr::V4(src) => icmp::icmp4_error(p, from, to, src, ip, type4, 0),
+            IpAddr::V6(src) => icmp::icmp6_error(p, from, to, src, ip, type6, 0),
+        });
     }
 
     fn local4(&mut self, rx_port: u16, mut pkt: P, out: &mut impl Output<P>) {
@@ -774,10 +789,7 @@ impl<P: Packet> Router<P> {
             return out.drop(pkt, DropReason::NotForwardable);
         }
         if rfc1812::hop_limit_expired(ip) {
-            if self.cfg.router {
-                self.icmp6_error(rx_port, &pkt, icmpv6_type::TIME_EXCEEDED, 0, now, out);
-            }
-            return out.drop(pkt, DropReason::TtlExpired);
+            return self.drop_and_report(rx_port, pkt, DropReason::TtlExpired, now, out);
         }
         let (sport, dport) = l4_ports(nh_proto, false, &ip[40..]);
         let k = Key {
@@ -795,21 +807,10 @@ impl<P: Packet> Router<P> {
         };
         let (port, via) = match routed {
             Ok(r) => r,
-            Err(reason) => {
-                if reason == DropReason::NoRoute && self.cfg.router {
-                    self.icmp6_error(rx_port, &pkt, icmpv6_type::DEST_UNREACHABLE, 0, now, out);
-                }
-                return out.drop(pkt, reason);
-            }
+            Err(reason) => return self.drop_and_report(rx_port, pkt, reason, now, out),
         };
-        let mut pkt = pkt;
-        let Some(b) = pkt.bytes_mut() else {
-            return out.drop(pkt, DropReason::Other);
-        };
-        if rfc1812::forward_ipv6(&mut b[ETHERNET_HEADER_LEN..]).is_none() {
-            return out.drop(pkt, DropReason::TtlExpired);
-        }
-        self.send(port, via.unwrap_or(IpAddr::V6(dst)), pkt, now, out);
+        let next = via.unwrap_or(IpAddr::V6(dst));
+        self.forward(port, next, pkt, now, out, rfc1812::forward_ipv6);
     }
 
     fn ndp(
@@ -855,16 +856,10 @@ impl<P: Packet> Router<P> {
                 if !src.is_unspecified() {
                     self.learn(rx_port, IpAddr::V6(src), to_mac, true, now, out);
                 }
-                let Some(mut p) = out.alloc() else {
-                    RouterCounters::inc(&self.counters.alloc_failed);
-                    return;
-                };
-                if icmp::neighbour_advert(&mut p, self.mac(rx_port), to_mac, src, target) {
-                    RouterCounters::inc(&self.counters.na_sent);
-                    out.tx(rx_port, p);
-                } else {
-                    out.drop(p, DropReason::Other);
-                }
+                let from = self.mac(rx_port);
+                self.send_own(rx_port, &self.counters.na_sent, out, |p| {
+                    icmp::neighbour_advert(p, from, to_mac, src, target)
+                });
             }
             NdpRepr::NeighborAdvert {
                 target,
