@@ -536,12 +536,12 @@ fn raw_chunks_for_umem() {
         "{e}"
     );
     assert_eq!(p.in_use(), 10);
-    // A burst's metadata prefetch: the last index is in range, one past it is ignored (under
-    // Miri, a pointer past the metadata array would be an error).
-    p.prefetch_chunk_meta(chunks[0]);
-    p.prefetch_chunk_meta(15);
-    p.prefetch_chunk_meta(16);
-    p.prefetch_chunk_meta(u32::MAX);
+    // A burst's prefetch: the last index is in range, one past it is ignored (under Miri, a
+    // pointer past the metadata array would be an error).
+    p.prefetch_chunk(chunks[0], 256);
+    p.prefetch_chunk(15, 0);
+    p.prefetch_chunk(16, 0);
+    p.prefetch_chunk(u32::MAX, usize::MAX);
     // A driver receives into chunk[0] at offset 256, 60 bytes.
     // SAFETY: chunk[0] came from alloc_chunks and is owned by this test.
     let m = unsafe { p.mbuf_from_chunk(chunks[0], 256, 60) }.unwrap();

@@ -266,15 +266,18 @@ impl AfXdpRxQueue {
             }
             return 0;
         }
-        // Two passes, so that the metadata loads of the whole burst overlap: first take the
-        // descriptors (freeing their slots for the kernel at once) and prefetch each chunk's
-        // metadata, then turn the chunks into mbufs, which writes that metadata.
+        // Two passes, so that the loads of the whole burst overlap: first take the descriptors
+        // (freeing their slots for the kernel at once) and prefetch each chunk's metadata and
+        // frame, then turn the chunks into mbufs, which writes that metadata. The frame was
+        // written by the kernel on the CPU that ran the interface's receive path, often
+        // another core; in copy mode our TX `sendto` copies it out a frame at a time, where
+        // each cache miss would stall the kernel's per-frame work.
         let mut descs = [NO_DESC; MAX_BURST];
         let mut n = 0;
         let Self { rx, lent, ctx, .. } = self;
         rx.consume(max, |d| {
-            if let Some((index, _)) = ctx.layout.split(d.addr) {
-                ctx.pool.prefetch_chunk_meta(index);
+            if let Some((index, off)) = ctx.layout.split(d.addr) {
+                ctx.pool.prefetch_chunk(index, off);
             }
             descs[n] = d;
             n += 1;
