@@ -409,34 +409,35 @@ impl AfXdpTxQueue {
         }
     }
 
-    /// A descriptor for `m`, lending its chunk (zero copy) or a copy of it in a fresh chunk.
-    /// `None` if it cannot be sent (counted).
+    /// Writes to `desc` a descriptor for `m`, lending its chunk (zero copy) or a copy of it
+    /// in a fresh chunk; `false` if it cannot be sent (counted). Written in place rather than
+    /// returned: a returned `Option<xdp_desc>` goes through the stack, and reloading it whole
+    /// right after its fields were stored one by one stalls store-to-load forwarding, once
+    /// per frame.
     #[inline]
-    fn desc_for(&mut self, m: Mbuf) -> Option<xdp_desc> {
+    fn desc_for(&mut self, m: Mbuf, desc: &mut xdp_desc) -> bool {
         let len = m.pkt_len();
         if self.ctx.layout.holds(m.data().as_ptr()) && m.nb_segs() == 1 {
             let addr = m.data_offset_in_region() as u64;
             match m.into_chunk() {
                 Ok(index) => {
                     self.lent.insert(index);
-                    return Some(xdp_desc {
-                        addr,
-                        len: len as u32,
-                        options: 0,
-                    });
+                    desc.addr = addr;
+                    desc.len = len as u32;
+                    return true;
                 }
-                Err(m) => return self.copy_desc(m, len),
+                Err(m) => return self.copy_desc(m, len, desc),
             }
         }
-        self.copy_desc(m, len)
+        self.copy_desc(m, len, desc)
     }
 
     #[cold]
-    fn copy_desc(&mut self, m: Mbuf, len: usize) -> Option<xdp_desc> {
+    fn copy_desc(&mut self, m: Mbuf, len: usize, desc: &mut xdp_desc) -> bool {
         let Some(mut c) = self.ctx.pool.alloc() else {
             self.ctx.stats.add_alloc_failures(1);
             self.ctx.stats.add_tx_drops(1);
-            return None;
+            return false;
         };
         let copied = match c.append(len) {
             Ok(dst) => m.linearize_into(dst).is_ok(),
@@ -444,21 +445,19 @@ impl AfXdpTxQueue {
         };
         if !copied {
             self.ctx.stats.add_tx_errors(1);
-            return None;
+            return false;
         }
         let addr = c.data_offset_in_region() as u64;
         match c.into_chunk() {
             Ok(index) => {
                 self.lent.insert(index);
-                Some(xdp_desc {
-                    addr,
-                    len: len as u32,
-                    options: 0,
-                })
+                desc.addr = addr;
+                desc.len = len as u32;
+                true
             }
             Err(_) => {
                 self.ctx.stats.add_tx_errors(1);
-                None
+                false
             }
         }
     }
@@ -477,9 +476,8 @@ impl AfXdpTxQueue {
         let mut k = 0;
         let mut bytes = 0u64;
         for m in burst.drain(..n) {
-            if let Some(d) = self.desc_for(m) {
-                bytes += u64::from(d.len);
-                descs[k] = d;
+            if self.desc_for(m, &mut descs[k]) {
+                bytes += u64::from(descs[k].len);
                 k += 1;
             }
         }
