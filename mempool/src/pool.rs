@@ -728,15 +728,18 @@ impl Mempool {
     }
 
     /// Prefetches what comes next for chunk `index` that the kernel filled with a frame at
-    /// `data_off`: its metadata (which [`mbuf_from_chunk`](Self::mbuf_from_chunk) writes) and
-    /// the frame's first two cache lines (its headers, or all of a small frame). Issued for a
+    /// `data_off`: its metadata (both cache lines: [`mbuf_from_chunk`](Self::mbuf_from_chunk)
+    /// writes the first, packet parsing and the reset on the way back to the pool the second)
+    /// and the frame's first two cache lines (its headers, or all of a small frame). Issued for a
     /// whole burst before any of it is used, the loads overlap instead of stalling one frame
     /// at a time. A hint: an index out of range is ignored.
     #[inline]
     pub fn prefetch_chunk(&self, index: u32, data_off: usize) {
         let pool = self.inner();
         if (index as usize) < pool.count {
-            crate::mbuf::prefetch_line(pool.meta_ptr(index).as_ptr().cast());
+            let meta: *const u8 = pool.meta_ptr(index).as_ptr().cast();
+            crate::mbuf::prefetch_line(meta);
+            crate::mbuf::prefetch_line(meta.wrapping_add(META_SIZE / 2));
             let data = pool.data.chunk_ptr(index).wrapping_add(data_off);
             crate::mbuf::prefetch_line(data);
             crate::mbuf::prefetch_line(data.wrapping_add(64));
