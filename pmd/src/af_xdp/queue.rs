@@ -29,7 +29,7 @@ const OFFSET_SHIFT: u32 = 48;
 const FILL_BATCH: usize = 64;
 /// Completions reclaimed per call at most.
 const RECLAIM_MAX: u32 = 512;
-/// An all-zero descriptor, to initialise burst arrays.
+/// An all-zero descriptor, to initialise a TX burst array.
 const NO_DESC: xdp_desc = xdp_desc {
     addr: 0,
     len: 0,
@@ -272,21 +272,26 @@ impl AfXdpRxQueue {
         // written by the kernel on the CPU that ran the interface's receive path, often
         // another core; in copy mode our TX `sendto` copies it out a frame at a time, where
         // each cache miss would stall the kernel's per-frame work.
-        let mut descs = [NO_DESC; MAX_BURST];
+        // Each descriptor's (chunk, offset) is kept from the first pass: splitting an address
+        // divides by the chunk size.
+        let mut chunks = [None; MAX_BURST];
+        let mut lens = [0u32; MAX_BURST];
         let mut n = 0;
         let Self { rx, lent, ctx, .. } = self;
         rx.consume(max, |d| {
-            if let Some((index, off)) = ctx.layout.split(d.addr) {
+            let chunk = ctx.layout.split(d.addr);
+            if let Some((index, off)) = chunk {
                 ctx.pool.prefetch_chunk(index, off);
             }
-            descs[n] = d;
+            chunks[n] = chunk;
+            lens[n] = d.len;
             n += 1;
         });
         let (mut got, mut bytes, mut errors) = (0usize, 0u64, 0u64);
         let mut bad = [0u32; MAX_BURST];
         let mut nbad = 0;
-        for d in &descs[..n] {
-            let Some((index, off)) = ctx.layout.split(d.addr) else {
+        for (&chunk, &len) in chunks[..n].iter().zip(&lens[..n]) {
+            let Some((index, off)) = chunk else {
                 errors += 1;
                 continue;
             };
@@ -296,9 +301,9 @@ impl AfXdpRxQueue {
             }
             // SAFETY: the chunk was lent to the kernel by this queue's fill ring (checked in
             // `lent`) and the kernel handed it back on the RX ring: we own it again.
-            match unsafe { ctx.pool.mbuf_from_chunk(index, off, d.len as usize) } {
+            match unsafe { ctx.pool.mbuf_from_chunk(index, off, len as usize) } {
                 Ok(m) => {
-                    bytes += u64::from(d.len);
+                    bytes += u64::from(len);
                     got += 1;
                     if let Err(m) = burst.push(m) {
                         drop(m);
